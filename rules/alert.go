@@ -27,7 +27,7 @@ const (
 // the window, so evaluating the same events twice yields the same ID and
 // re-delivery can never create a second alert.
 type Alert struct {
-	// ID is StableID(Rule, GroupKey, WindowStart).
+	// ID is StableID(Rule, GroupKey, Slot).
 	ID string
 	// Rule is the id of the rule that fired.
 	Rule string
@@ -44,6 +44,16 @@ type Alert struct {
 	// covers.
 	WindowStart time.Time
 	WindowEnd   time.Time
+	// Slot is the start of the aligned period the alert is deduplicated in
+	// (the event time of the triggering event truncated to the rule's
+	// window, or to the day): at most one alert per rule, group key and
+	// slot. The ID is derived from it.
+	Slot time.Time
+	// FirstSeen and LastSeen bound the event times of the events that
+	// contributed, as precisely as the rule's state knows them (bulk_export
+	// keeps buckets of window/12, so FirstSeen is a bucket start).
+	FirstSeen time.Time
+	LastSeen  time.Time
 	// Events is how many events contributed.
 	Events int64
 	// Records is the records total that contributed.

@@ -321,3 +321,10 @@ func (c Config) ExpiredExceptions(at time.Time) []ExpiredException {
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Expires.Before(out[j].Expires) })
 	return out
 }
+
+// Lookback is how much event time before a partition's newest stored event
+// the rules need to see again to rebuild their state after a restart or a
+// rebalance: the longest window plus the allowed lateness.
+func (c Config) Lookback() time.Duration {
+	return c.BulkExport.Window + c.AllowedLateness
+}

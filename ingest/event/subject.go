@@ -1,0 +1,145 @@
+package event
+
+// DecodeSubjectStatus decodes one message of the subjects topic into s and
+// validates it: subject (non-empty string), time (RFC 3339) and status
+// (opted_out, opted_in or closed) are required; uses, when present, is an
+// array of dotted data uses (empty or absent means all sharing). Unknown
+// fields are accepted and dropped: SubjectStatus has nowhere to keep them.
+//
+// CloudEvents envelopes are accepted as by Decode; the envelope's time fills
+// time when the payload lacks it (its id has no counterpart and is dropped).
+// It resets *s first; Time is in UTC; Origin is left zero for the caller.
+func (d *Decoder) DecodeSubjectStatus(value []byte, headers []Header, s *SubjectStatus) error {
+	*s = SubjectStatus{}
+	if err := d.decodeStatus(value, headers, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (d *Decoder) decodeStatus(value []byte, headers []Header, s *SubjectStatus) *Error {
+	if len(value) > d.lim.MaxMessageBytes {
+		return newErr("", ReasonTooLarge, "message of %d bytes is larger than the limit of %d", len(value), d.lim.MaxMessageBytes)
+	}
+	d.reset(value)
+	env, err := d.binaryEnvelope(headers)
+	if err != nil {
+		return err
+	}
+	if env != nil {
+		return d.statusAt(s, env, 1, false)
+	}
+	err = d.statusAt(s, nil, 1, true)
+	if err == nil || !hasTopKey(value, "specversion") {
+		return err
+	}
+	*s = SubjectStatus{}
+	d.reset(value)
+	env, dataAt, err := d.envelopeObject()
+	if err != nil {
+		return err
+	}
+	d.s.pos = dataAt
+	d.pre = "data."
+	return d.statusAt(s, env, 2, false)
+}
+
+// Subject status members, as bits of the seen mask.
+const (
+	sSubject uint32 = 1 << iota
+	sTime
+	sStatus
+	sUses
+)
+
+func (d *Decoder) statusAt(s *SubjectStatus, env *envelope, depth int, sniff bool) *Error {
+	err := d.status(s, env, depth, sniff)
+	if err != nil {
+		return d.errAt(err)
+	}
+	return nil
+}
+
+func (d *Decoder) status(s *SubjectStatus, env *envelope, depth int, sniff bool) *Error {
+	if k := d.s.peek(); k != kindObject {
+		err := d.typeErr("", "", k)
+		if k != kindInvalid {
+			err.Reason = ReasonSyntax
+			err.Message = "the message must be a JSON object, got " + k.String()
+			if depth > 1 {
+				err.Reason = ReasonType
+				err.Message = "the CloudEvents data must be a JSON object, got " + k.String()
+			}
+		}
+		return err
+	}
+	var seen uint32
+	for first := true; ; first = false {
+		more, err := d.s.next(first, '}')
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		key, _, err := d.s.key()
+		if err != nil {
+			return err
+		}
+		var bit uint32
+		switch string(key) {
+		case "subject":
+			bit = sSubject
+			s.Subject, err = d.idVal("subject")
+		case "time":
+			bit = sTime
+			s.Time, err = d.timeVal("time")
+		case "status":
+			bit = sStatus
+			var b []byte
+			if b, err = d.bytesVal("status"); err == nil {
+				if s.Status = parseStatus(b); s.Status == "" {
+					err = newErr("status", ReasonValue, "%s is not one of opted_out, opted_in, closed", quote(string(b)))
+				}
+			}
+		case "uses":
+			bit = sUses
+			s.Uses, err = d.strArray("uses", d.lim.MaxUses, itemDotted, depth+1)
+		case "specversion":
+			if sniff {
+				return errStructured
+			}
+			err = d.s.skip(depth+1, d.lim.MaxDepth)
+		default:
+			err = d.s.skip(depth+1, d.lim.MaxDepth)
+		}
+		if err != nil {
+			return err
+		}
+		if seen&bit != 0 {
+			return dupErr("", key)
+		}
+		seen |= bit
+	}
+	if depth == 1 {
+		if err := d.s.end(); err != nil {
+			return err
+		}
+	}
+	if env != nil && seen&sTime == 0 && env.hasTime {
+		s.Time = env.time
+		seen |= sTime
+	}
+	switch {
+	case seen&sSubject == 0:
+		return missing("subject")
+	case seen&sTime == 0:
+		return missing("time")
+	case seen&sStatus == 0:
+		return missing("status")
+	}
+	if len(s.Uses) > 0 {
+		s.Uses = append([]string(nil), s.Uses...)
+	}
+	return nil
+}

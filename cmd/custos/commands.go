@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/custos-privacy/custos/ingest/kafka"
+	"github.com/custos-privacy/custos/ingest/synth"
+	"github.com/custos-privacy/custos/sinks/clickhouse"
+)
+
+// cmdRun consumes, detects and stores until ctx ends (SIGTERM/SIGINT), then
+// drains and commits.
+func cmdRun(ctx context.Context, args []string, env func(string) string, _ io.Writer) error {
+	cfg, _, err := loadConfig("run", args, env, nil)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg)
+	s, err := newService(ctx, cfg, log, nil)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if err := s.serveHTTP(ctx, cfg.HTTP); err != nil {
+		return err
+	}
+	log.Info("custos running", "version", version, "brokers", cfg.Kafka.Brokers, "topic", cfg.Kafka.EventsTopic,
+		"clickhouse", cfg.ClickHouse.Addr, "database", cfg.ClickHouse.Database)
+	err = s.run(ctx)
+	log.Info("custos stopped")
+	return err
+}
+
+// cmdMigrate creates or upgrades the ClickHouse schema and the Kafka topics.
+func cmdMigrate(ctx context.Context, args []string, env func(string) string, stdout io.Writer) error {
+	var noTopics bool
+	cfg, _, err := loadConfig("migrate", args, env, func(fs *flag.FlagSet) {
+		fs.BoolVar(&noTopics, "no-topics", false, "do not create the Kafka topics")
+	})
+	if err != nil {
+		return err
+	}
+	store, err := clickhouse.Open(ctx, clickhouse.Config{
+		Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
+		Username: cfg.ClickHouse.Username, Password: cfg.ClickHouse.Password,
+	})
+	if err != nil {
+		return fmt.Errorf("open clickhouse: %w", err)
+	}
+	defer store.Close()
+	if err := store.Migrate(ctx); err != nil {
+		return err
+	}
+	applied, err := store.AppliedMigrations(ctx)
+	if err != nil {
+		return err
+	}
+	major, minor := store.ServerVersion()
+	fmt.Fprintf(stdout, "clickhouse %d.%d: database %s at migration %v\n", major, minor, cfg.ClickHouse.Database, applied[len(applied)-1])
+	if noTopics {
+		return nil
+	}
+	if err := kafka.EnsureTopics(ctx, cfg.Kafka.Brokers, 30*time.Second, topicSpecs(cfg)...); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "kafka %v: topics %s, %s, %s, %s ready\n", cfg.Kafka.Brokers,
+		cfg.Kafka.EventsTopic, cfg.Kafka.SubjectsTopic, cfg.Kafka.DLQTopic, cfg.Kafka.AlertsTopic)
+	return nil
+}
+
+// genFlags are the generator's own flags.
+type genFlags struct {
+	events      int
+	seed        int64
+	start       string
+	invalid     int
+	partnersOut string
+	noIncidents bool
+}
+
+func (g *genFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&g.events, "events", 500000, "normal events to generate (incidents come on top)")
+	fs.Int64Var(&g.seed, "seed", synth.DefaultSeed, "random seed; the same seed gives the same stream")
+	fs.StringVar(&g.start, "start", "", "start of the simulated day, RFC 3339 (default: yesterday 00:00 UTC)")
+	fs.IntVar(&g.invalid, "invalid", 3, "invalid messages to mix in (they must reach the dead-letter topic)")
+	fs.StringVar(&g.partnersOut, "partners-out", "", "also write the generator's partner registry to this file")
+	fs.BoolVar(&g.noIncidents, "no-incidents", false, "generate normal traffic only")
+}
+
+// generator builds the synthetic generator from the flags.
+func (g *genFlags) generator() (*synth.Generator, error) {
+	start := time.Now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
+	if g.start != "" {
+		t, err := time.Parse(time.RFC3339, g.start)
+		if err != nil {
+			return nil, fmt.Errorf("-start: %w", err)
+		}
+		start = t
+	}
+	gen, err := synth.New(synth.Config{Seed: g.seed, Start: start, Events: g.events, Incidents: !g.noIncidents})
+	if err != nil {
+		return nil, err
+	}
+	if g.partnersOut != "" {
+		f, err := os.Create(g.partnersOut)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := gen.WritePartners(f); err != nil {
+			return nil, fmt.Errorf("write partners: %w", err)
+		}
+	}
+	return gen, nil
+}
+
+// poison returns n invalid messages of different kinds, to show that bad
+// input is dead-lettered with its reason and never stops the stream.
+func poison(n int) []kafkago.Message {
+	samples := []string{
+		`{"event_id":"bad-1","time":"2026-11-23T10:00:00Z","type":"access","action":"export","actor":{"id":"emp-bad"},"source":{"system":"crm"},"data":{}}`,
+		`{"event_id":"bad-2","time":"not a time","type":"access","action":"read","actor":{"id":"emp-bad"},"source":{"system":"crm"}}`,
+		`this is not JSON at all`,
+		`{"event_id":"bad-4","time":"2026-11-23T10:00:00Z","type":"share","action":"transfer","actor":{"id":"emp-bad"},"source":{"system":"crm"},"data":{"records":5}}`,
+	}
+	out := make([]kafkago.Message, n)
+	for i := range out {
+		out[i] = kafkago.Message{Key: []byte("emp-bad"), Value: []byte(samples[i%len(samples)])}
+	}
+	return out
+}
+
+// cmdGen produces a synthetic day of events to the events topic.
+func cmdGen(ctx context.Context, args []string, env func(string) string, stdout io.Writer) error {
+	var g genFlags
+	cfg, _, err := loadConfig("gen", args, env, g.register)
+	if err != nil {
+		return err
+	}
+	gen, err := g.generator()
+	if err != nil {
+		return err
+	}
+	if err := kafka.EnsureTopics(ctx, cfg.Kafka.Brokers, 30*time.Second, topicSpecs(cfg)...); err != nil {
+		return err
+	}
+	n, err := produce(ctx, cfg, gen, g.invalid, func(sent, total int, rate float64) {
+		fmt.Fprintf(stdout, "\rproduced %d/%d events (%.0f/s)   ", sent, total, rate)
+	})
+	fmt.Fprintln(stdout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "produced %d events and %d invalid messages to %s; incidents:\n", n, g.invalid, cfg.Kafka.EventsTopic)
+	for _, inc := range gen.Incidents() {
+		fmt.Fprintf(stdout, "  %-18s %-14s %s\n", inc.Kind, inc.Actor, inc.Description)
+	}
+	return nil
+}
+
+// produce writes the generator's events (and invalid poison messages) to
+// the events topic, and its subject statuses to the subjects topic.
+func produce(ctx context.Context, cfg *Config, gen *synth.Generator, invalid int, progress func(sent, total int, rate float64)) (int, error) {
+	w := &kafkago.Writer{
+		Addr: kafkago.TCP(cfg.Kafka.Brokers...), Topic: cfg.Kafka.EventsTopic,
+		Balancer: &kafkago.Hash{}, RequiredAcks: kafkago.RequireAll,
+		BatchSize: 2000, BatchBytes: 4 << 20, BatchTimeout: 5 * time.Millisecond,
+	}
+	defer w.Close()
+	start := time.Now()
+	total := gen.Total()
+	err := synth.Produce(ctx, w, gen, total, func(sent int) {
+		if progress != nil {
+			progress(sent, total, float64(sent)/time.Since(start).Seconds())
+		}
+	})
+	if err != nil {
+		return 0, fmt.Errorf("produce events: %w", err)
+	}
+	if invalid > 0 {
+		if err := w.WriteMessages(ctx, poison(invalid)...); err != nil {
+			return 0, fmt.Errorf("produce invalid messages: %w", err)
+		}
+	}
+	if cfg.Kafka.SubjectsTopic != "" {
+		sw := &kafkago.Writer{
+			Addr: kafkago.TCP(cfg.Kafka.Brokers...), Topic: cfg.Kafka.SubjectsTopic,
+			Balancer: &kafkago.Hash{}, RequiredAcks: kafkago.RequireAll, BatchTimeout: 5 * time.Millisecond,
+		}
+		defer sw.Close()
+		if err := synth.ProduceSubjects(ctx, sw, gen); err != nil {
+			return 0, fmt.Errorf("produce subject statuses: %w", err)
+		}
+	}
+	return total, nil
+}

@@ -1,0 +1,84 @@
+// Command custos is the Custos data-access audit pipeline: it consumes
+// data-access and data-share events from Kafka, applies the detection rules
+// and stores events and alerts in ClickHouse.
+//
+// Subcommands:
+//
+//	custos run       consume, detect and store until SIGTERM/SIGINT
+//	custos migrate   create or upgrade the ClickHouse schema (also done by run)
+//	custos gen       produce a synthetic day of events to Kafka
+//	custos demo      the whole pipeline on a synthetic day, with a report
+//	custos bench     events through real Kafka -> Custos -> real ClickHouse
+//	custos version   print the version
+//
+// Every subcommand takes -config FILE, CUSTOS_* environment variables and
+// flags, in increasing order of precedence; -h lists them.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "v0.1.0-dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// run dispatches a subcommand and returns the exit code.
+func run(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	cmds := map[string]func(context.Context, []string, func(string) string, io.Writer) error{
+		"run":     cmdRun,
+		"migrate": cmdMigrate,
+		"gen":     cmdGen,
+		"demo":    cmdDemo,
+		"bench":   cmdBench,
+	}
+	switch args[0] {
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "custos", version)
+		return 0
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
+		return 0
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "custos: unknown command %q\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	if err := cmd(ctx, args[1:], env, stdout); err != nil {
+		fmt.Fprintf(stderr, "custos %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: custos <command> [flags]
+
+commands:
+  run       consume, detect and store until SIGTERM/SIGINT
+  migrate   create or upgrade the ClickHouse schema (run does it too)
+  gen       produce a synthetic day of events to Kafka
+  demo      run the whole pipeline on a synthetic day and report what it caught
+  bench     measure events/s and latency through real Kafka and ClickHouse
+  version   print the version
+
+Each command takes -config FILE, CUSTOS_* environment variables and flags
+(highest precedence); "custos <command> -h" lists them.
+`)
+}

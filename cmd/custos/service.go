@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/custos-privacy/custos/ingest/kafka"
+	"github.com/custos-privacy/custos/ingest/pseudonym"
+	"github.com/custos-privacy/custos/rules"
+	"github.com/custos-privacy/custos/rules/partner"
+	"github.com/custos-privacy/custos/sinks/alertbus"
+	"github.com/custos-privacy/custos/sinks/clickhouse"
+	"github.com/custos-privacy/custos/sinks/writer"
+)
+
+// service is a running Custos: consumer, rules, writer and the HTTP
+// endpoints, built from a Config.
+type service struct {
+	cfg      *Config
+	log      *slog.Logger
+	store    *clickhouse.Store
+	pub      *alertbus.Publisher
+	dlq      *kafkago.Writer
+	writer   *writer.Writer
+	consumer *kafka.Consumer
+	registry *prometheus.Registry
+	ready    atomic.Bool
+}
+
+// topicSpecs lists the topics Custos uses, for creation.
+func topicSpecs(cfg *Config) []kafka.TopicSpec {
+	return []kafka.TopicSpec{
+		{Name: cfg.Kafka.EventsTopic, Partitions: cfg.Kafka.Partitions},
+		{Name: cfg.Kafka.SubjectsTopic, Partitions: 1},
+		{Name: cfg.Kafka.DLQTopic, Partitions: 1},
+		{Name: cfg.Kafka.AlertsTopic, Partitions: 1},
+	}
+}
+
+// newService connects to Kafka and ClickHouse, migrates the schema, loads
+// the rules and the partner registry, and wires the parts. onStored, if not
+// nil, observes the latency of every stored batch (for benchmarks).
+func newService(ctx context.Context, cfg *Config, log *slog.Logger, onStored func(time.Duration, int)) (*service, error) {
+	key, err := cfg.key()
+	if err != nil {
+		return nil, err
+	}
+	keyed, err := pseudonym.New(key)
+	if err != nil {
+		return nil, fmt.Errorf("pseudonym key: %w", err)
+	}
+	rcfg := rules.DefaultConfig()
+	if cfg.Rules.Config != "" {
+		if rcfg, err = rules.LoadConfig(cfg.Rules.Config); err != nil {
+			return nil, err
+		}
+	}
+	reg, err := partner.Load(cfg.Rules.Partners)
+	if err != nil {
+		return nil, err
+	}
+	engine, err := rules.New(rcfg, reg)
+	if err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	if err := kafka.EnsureTopics(ctx, cfg.Kafka.Brokers, 30*time.Second, topicSpecs(cfg)...); err != nil {
+		return nil, err
+	}
+	store, err := clickhouse.Open(ctx, clickhouse.Config{
+		Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
+		Username: cfg.ClickHouse.Username, Password: cfg.ClickHouse.Password,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open clickhouse: %w", err)
+	}
+	if err := store.Migrate(ctx); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	s := &service{cfg: cfg, log: log, store: store, registry: prometheus.NewRegistry()}
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.pub = alertbus.New(cfg.Kafka.Brokers, cfg.Kafka.AlertsTopic)
+	s.writer = writer.New(writer.Config{FlushRows: cfg.Sink.FlushRows, FlushInterval: cfg.Sink.FlushInterval, OnStored: onStored},
+		store, s.pub, writer.NewMetrics(s.registry), log)
+	s.dlq = &kafkago.Writer{
+		Addr: kafkago.TCP(cfg.Kafka.Brokers...), Topic: cfg.Kafka.DLQTopic,
+		Balancer: &kafkago.Hash{}, RequiredAcks: kafkago.RequireAll, BatchTimeout: 5 * time.Millisecond,
+	}
+	p := &pipeline{
+		engine: engine, store: store, writer: s.writer, subjectsTopic: cfg.Kafka.SubjectsTopic,
+		lookback: rcfg.Lookback(), log: log,
+	}
+	s.consumer, err = kafka.New(kafka.Config{
+		Brokers: cfg.Kafka.Brokers, GroupID: cfg.Kafka.Group,
+		EventsTopic: cfg.Kafka.EventsTopic, SubjectsTopic: cfg.Kafka.SubjectsTopic, DLQTopic: cfg.Kafka.DLQTopic,
+		BatchSize: cfg.Kafka.BatchSize, BatchTimeout: cfg.Kafka.BatchTimeout, CommitInterval: cfg.Kafka.CommitInterval,
+	}, p, keyed, s.dlq, kafka.NewMetrics(s.registry), log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// run consumes until ctx ends, then drains: partitions stop fetching, the
+// writer stores what it holds, offsets are committed.
+func (s *service) run(ctx context.Context) error {
+	wctx, stopWriter := context.WithCancel(context.Background())
+	writerDone := make(chan struct{})
+	go func() {
+		s.writer.Run(wctx, 20*time.Second)
+		close(writerDone)
+	}()
+	s.ready.Store(true)
+	err := s.consumer.Run(ctx)
+	s.ready.Store(false)
+	stopWriter()
+	<-writerDone
+	return err
+}
+
+// close releases the connections.
+func (s *service) close() {
+	s.dlq.Close()
+	s.pub.Close()
+	s.store.Close()
+}
+
+// serveHTTP serves /metrics, /healthz and /readyz on addr until ctx ends.
+func (s *service) serveHTTP(ctx context.Context, addr string) error {
+	if addr == "" {
+		return nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !s.ready.Load() {
+			http.Error(w, "not consuming", http.StatusServiceUnavailable)
+			return
+		}
+		if err := s.store.Ping(r.Context()); err != nil {
+			http.Error(w, "clickhouse: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server", "err", err)
+		}
+	}()
+	s.log.Info("serving metrics and health", "addr", ln.Addr().String())
+	return nil
+}
+
+// newLogger builds the structured logger from the config.
+func newLogger(cfg *Config) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

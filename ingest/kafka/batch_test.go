@@ -1,0 +1,84 @@
+package kafka
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestTrackerCommitsOnlyTheUnbrokenRun(t *testing.T) {
+	mk := func(first, last int64) *Batch {
+		b := newBatch("t", 0)
+		b.First, b.Last = first, last
+		return b
+	}
+	tests := []struct {
+		name       string
+		acks       []int // indexes of batches acknowledged, in this order
+		failed     int   // index acknowledged with an error (-1: none)
+		wantCommit int64
+		wantErr    bool
+		wantLeft   int
+	}{
+		{"nothing acknowledged", nil, -1, -1, false, 3},
+		{"first only", []int{0}, -1, 100, false, 2},
+		{"later batch first does not move the commit", []int{2}, -1, -1, false, 3},
+		{"gap filled", []int{2, 0, 1}, -1, 300, false, 0},
+		{"failure stops at the failed batch and drops the rest", []int{0}, 1, 100, true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := tracker{commit: -1}
+			bs := []*Batch{mk(0, 99), mk(100, 199), mk(200, 299)}
+			for _, b := range bs {
+				tr.add(b)
+			}
+			for _, i := range tt.acks {
+				bs[i].Done(nil)
+			}
+			if tt.failed >= 0 {
+				bs[tt.failed].Done(errors.New("insert failed"))
+			}
+			err := tr.poll()
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("poll error = %v, want error %v", err, tt.wantErr)
+			}
+			if tr.commit != tt.wantCommit {
+				t.Fatalf("commit = %d, want %d", tr.commit, tt.wantCommit)
+			}
+			if len(tr.pending) != tt.wantLeft {
+				t.Fatalf("pending = %d, want %d", len(tr.pending), tt.wantLeft)
+			}
+		})
+	}
+}
+
+func TestBatchDoneOnlyFirstCallCounts(t *testing.T) {
+	b := newBatch("t", 1)
+	b.Done(nil)
+	b.Done(errors.New("late error"))
+	if err := <-b.done; err != nil {
+		t.Fatalf("first Done(nil) should win, got %v", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		mutate  func(*Config)
+		wantErr bool
+	}{
+		{"defaults", func(*Config) {}, false},
+		{"dlq equals events topic", func(c *Config) { c.DLQTopic = c.EventsTopic }, true},
+		{"no brokers", func(c *Config) { c.Brokers = nil }, true},
+		{"zero in flight", func(c *Config) { c.MaxInFlight = -1 }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Config{SubjectsTopic: "custos.subjects"}.WithDefaults()
+			tt.mutate(&c)
+			if err := c.Validate(); (err != nil) != tt.wantErr {
+				t.Fatalf("Validate() = %v, want error %v", err, tt.wantErr)
+			}
+		})
+	}
+}

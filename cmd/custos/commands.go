@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -47,9 +49,10 @@ func cmdMigrate(ctx context.Context, args []string, env func(string) string, std
 	if err != nil {
 		return err
 	}
+	log := newLogger(cfg)
 	store, err := clickhouse.Open(ctx, clickhouse.Config{
 		Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
-		Username: cfg.ClickHouse.Username, Password: cfg.ClickHouse.Password,
+		Username: cfg.ClickHouse.Username, Password: cfg.ClickHouse.Password, Logger: log,
 	})
 	if err != nil {
 		return fmt.Errorf("open clickhouse: %w", err)
@@ -171,7 +174,7 @@ func produce(ctx context.Context, cfg *Config, gen *synth.Generator, invalid int
 	w := &kafkago.Writer{
 		Addr: kafkago.TCP(cfg.Kafka.Brokers...), Topic: cfg.Kafka.EventsTopic,
 		Balancer: &kafkago.Hash{}, RequiredAcks: kafkago.RequireAll,
-		BatchSize: 2000, BatchBytes: 4 << 20, BatchTimeout: 5 * time.Millisecond,
+		BatchSize: 2000, BatchTimeout: 5 * time.Millisecond, // BatchBytes keeps its 1 MiB default: the broker's message.max.bytes
 	}
 	defer w.Close()
 	start := time.Now()
@@ -182,11 +185,11 @@ func produce(ctx context.Context, cfg *Config, gen *synth.Generator, invalid int
 		}
 	})
 	if err != nil {
-		return 0, fmt.Errorf("produce events: %w", err)
+		return 0, fmt.Errorf("produce events: %w", summarize(err))
 	}
 	if invalid > 0 {
 		if err := w.WriteMessages(ctx, poison(invalid)...); err != nil {
-			return 0, fmt.Errorf("produce invalid messages: %w", err)
+			return 0, fmt.Errorf("produce invalid messages: %w", summarize(err))
 		}
 	}
 	if cfg.Kafka.SubjectsTopic != "" {
@@ -200,4 +203,29 @@ func produce(ctx context.Context, cfg *Config, gen *synth.Generator, invalid int
 		}
 	}
 	return total, nil
+}
+
+// summarize shortens kafka-go's WriteErrors, which repeat one error per
+// message, to the count and the distinct errors.
+func summarize(err error) error {
+	var we kafkago.WriteErrors
+	if !errors.As(err, &we) {
+		return err
+	}
+	seen := map[string]int{}
+	var order []string
+	for _, e := range we {
+		if e == nil {
+			continue
+		}
+		if seen[e.Error()] == 0 {
+			order = append(order, e.Error())
+		}
+		seen[e.Error()]++
+	}
+	parts := make([]string, len(order))
+	for i, s := range order {
+		parts[i] = fmt.Sprintf("%d × %s", seen[s], s)
+	}
+	return fmt.Errorf("%d of %d messages failed: %s", we.Count(), len(we), strings.Join(parts, "; "))
 }

@@ -130,7 +130,7 @@ func report(ctx context.Context, out io.Writer, cfg *Config, incidents []synth.I
 		return err
 	}
 	defer conn.Close()
-	rows, err := conn.Query(ctx, `SELECT rule, severity, actor, summary FROM alerts FINAL ORDER BY event_time`)
+	rows, err := conn.Query(ctx, `SELECT rule, severity, actor_id, summary FROM alerts FINAL ORDER BY event_time`)
 	if err != nil {
 		return fmt.Errorf("read alerts: %w", err)
 	}
@@ -179,7 +179,7 @@ func report(ctx context.Context, out io.Writer, cfg *Config, incidents []synth.I
 	}
 	fmt.Fprintf(out, `
 Where to look next:
-  clickhouse-client -d %[1]s -q "SELECT rule, severity, actor, summary FROM alerts FINAL"
+  clickhouse-client -d %[1]s -q "SELECT rule, severity, actor_id, summary FROM alerts FINAL"
   clickhouse-client -d %[1]s -q "SELECT action, count(), sum(records) FROM events GROUP BY action"
   clickhouse-client -d %[1]s -q "SELECT * FROM subject_index LIMIT 5"   (subject ids are HMAC pseudonyms)
   Kafka topics %[2]s (alerts as JSON) and %[3]s (dead letters with reason headers)

@@ -115,7 +115,7 @@ func runUntilStored(t *testing.T, cfg *Config, want int64) *service {
 // on normal traffic. It also asserts there is no duplicate alert row.
 func checkAlerts(t *testing.T, conn ch.Conn, incidents []synth.Incident) {
 	t.Helper()
-	rows, err := conn.Query(context.Background(), "SELECT id, rule, actor FROM alerts")
+	rows, err := conn.Query(context.Background(), "SELECT alert_id, rule, actor_id FROM alerts")
 	if err != nil {
 		t.Fatal(err)
 	}

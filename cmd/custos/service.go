@@ -80,7 +80,7 @@ func newService(ctx context.Context, cfg *Config, log *slog.Logger, onStored fun
 	}
 	store, err := clickhouse.Open(ctx, clickhouse.Config{
 		Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
-		Username: cfg.ClickHouse.Username, Password: cfg.ClickHouse.Password,
+		Username: cfg.ClickHouse.Username, Password: cfg.ClickHouse.Password, Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open clickhouse: %w", err)

@@ -16,6 +16,7 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/custos-privacy/custos/ingest/kafka"
 	"github.com/custos-privacy/custos/ingest/synth"
 )
 
@@ -158,7 +159,7 @@ func benchLatency(ctx context.Context, out io.Writer, cfg Config, rate int, d ti
 	go func() { done <- svc.run(runCtx) }()
 	time.Sleep(2 * time.Second) // let the group form before the clock starts
 
-	w := &kafkago.Writer{Addr: kafkago.TCP(cfg.Kafka.Brokers...), Topic: cfg.Kafka.EventsTopic,
+	w := &kafkago.Writer{Addr: kafkago.TCP(cfg.Kafka.Brokers...), Transport: kafka.NewTransport(), Topic: cfg.Kafka.EventsTopic,
 		Balancer: &kafkago.Hash{}, RequiredAcks: kafkago.RequireAll, BatchSize: 1000, BatchTimeout: 2 * time.Millisecond}
 	defer w.Close()
 	fmt.Fprintf(out, "\nlatency run: %d events/s for %s to %s\n", rate, d, cfg.Kafka.EventsTopic)

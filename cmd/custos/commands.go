@@ -172,7 +172,7 @@ func cmdGen(ctx context.Context, args []string, env func(string) string, stdout 
 // the events topic, and its subject statuses to the subjects topic.
 func produce(ctx context.Context, cfg *Config, gen *synth.Generator, invalid int, progress func(sent, total int, rate float64)) (int, error) {
 	w := &kafkago.Writer{
-		Addr: kafkago.TCP(cfg.Kafka.Brokers...), Topic: cfg.Kafka.EventsTopic,
+		Addr: kafkago.TCP(cfg.Kafka.Brokers...), Transport: kafka.NewTransport(), Topic: cfg.Kafka.EventsTopic,
 		Balancer: &kafkago.Hash{}, RequiredAcks: kafkago.RequireAll,
 		BatchSize: 2000, BatchTimeout: 5 * time.Millisecond, // BatchBytes keeps its 1 MiB default: the broker's message.max.bytes
 	}
@@ -194,7 +194,7 @@ func produce(ctx context.Context, cfg *Config, gen *synth.Generator, invalid int
 	}
 	if cfg.Kafka.SubjectsTopic != "" {
 		sw := &kafkago.Writer{
-			Addr: kafkago.TCP(cfg.Kafka.Brokers...), Topic: cfg.Kafka.SubjectsTopic,
+			Addr: kafkago.TCP(cfg.Kafka.Brokers...), Transport: kafka.NewTransport(), Topic: cfg.Kafka.SubjectsTopic,
 			Balancer: &kafkago.Hash{}, RequiredAcks: kafkago.RequireAll, BatchTimeout: 5 * time.Millisecond,
 		}
 		defer sw.Close()

@@ -95,7 +95,7 @@ func newService(ctx context.Context, cfg *Config, log *slog.Logger, onStored fun
 	s.writer = writer.New(writer.Config{FlushRows: cfg.Sink.FlushRows, FlushInterval: cfg.Sink.FlushInterval, OnStored: onStored},
 		store, s.pub, writer.NewMetrics(s.registry), log)
 	s.dlq = &kafkago.Writer{
-		Addr: kafkago.TCP(cfg.Kafka.Brokers...), Topic: cfg.Kafka.DLQTopic,
+		Addr: kafkago.TCP(cfg.Kafka.Brokers...), Transport: kafka.NewTransport(), Topic: cfg.Kafka.DLQTopic,
 		Balancer: &kafkago.Hash{}, RequiredAcks: kafkago.RequireAll, BatchTimeout: 5 * time.Millisecond,
 	}
 	p := &pipeline{

@@ -72,11 +72,11 @@ func ensureTopics(ctx context.Context, brokers []string, specs []TopicSpec) erro
 			return fmt.Errorf("create topic %s: %w", tc.Topic, err)
 		}
 	}
-	// Wait until every topic has a leader for each partition.
+	// Wait until every partition of every topic has a leader.
 	for _, tc := range configs {
 		for {
 			parts, err := conn.ReadPartitions(tc.Topic)
-			if err == nil && len(parts) > 0 && parts[0].Leader.Port != 0 {
+			if err == nil && len(parts) > 0 && allLed(parts) {
 				break
 			}
 			select {
@@ -87,4 +87,21 @@ func ensureTopics(ctx context.Context, brokers []string, specs []TopicSpec) erro
 		}
 	}
 	return nil
+}
+
+// NewTransport returns a kafka-go transport with its own metadata cache.
+// Writers on kafka-go's shared DefaultTransport can keep answering "Unknown
+// Topic Or Partition" for a topic created after the shared cache was last
+// filled; a writer with its own transport reads metadata when first used.
+func NewTransport() *kafkago.Transport {
+	return &kafkago.Transport{Dial: (&net.Dialer{Timeout: 3 * time.Second}).DialContext}
+}
+
+func allLed(parts []kafkago.Partition) bool {
+	for _, p := range parts {
+		if p.Leader.Port == 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -53,7 +54,7 @@ type Publisher struct {
 // which would lose alerts).
 func New(brokers []string, topic string) *Publisher {
 	return &Publisher{w: &kafkago.Writer{
-		Addr:         kafkago.TCP(brokers...),
+		Addr: kafkago.TCP(brokers...), Transport: &kafkago.Transport{Dial: (&net.Dialer{Timeout: 3 * time.Second}).DialContext},
 		Topic:        topic,
 		Balancer:     &kafkago.Hash{},
 		RequiredAcks: kafkago.RequireAll,

@@ -43,7 +43,6 @@ func cmdBench(ctx context.Context, args []string, env func(string) string, out i
 	if cfg.PseudonymKey == "" && cfg.PseudonymKeyFile == "" {
 		cfg.PseudonymKey = "bench-only-pseudonym-key-0123456789"
 	}
-	cfg.LogLevel = "warn"
 	cfg.HTTP = ""
 	fmt.Fprintf(out, "custos bench: %d CPUs, GOMAXPROCS %d, %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), time.Now().UTC().Format(time.RFC3339))
 

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/custos-privacy/custos/ingest/event"
 )
 
 // Config is the whole configuration of the custos binary. Every leaf field
@@ -25,6 +27,9 @@ type Config struct {
 	ClickHouse ClickHouseConfig `yaml:"clickhouse"`
 	Rules      RulesConfig      `yaml:"rules"`
 	Sink       SinkConfig       `yaml:"sink"`
+	// Limits bound what one event may carry; over a limit an event is
+	// dead-lettered with reason "limit" (docs/contract.md). Zero: default.
+	Limits event.Limits `yaml:"limits"`
 	// PseudonymKey is the secret HMAC key (at least 16 bytes) under which
 	// subject ids are pseudonymised. Required for run; keep it out of the
 	// config file (CUSTOS_PSEUDONYM_KEY or pseudonym_key_file).
@@ -109,6 +114,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("sink.flush_rows: %d, must be at least 1", c.Sink.FlushRows)
 	case c.Sink.FlushInterval <= 0:
 		return fmt.Errorf("sink.flush_interval: %s, must be positive", c.Sink.FlushInterval)
+	}
+	if err := c.Limits.Validate(); err != nil {
+		return err
 	}
 	return nil
 }
@@ -262,7 +270,11 @@ func configLeaves(v reflect.Value, prefix string) []leaf {
 			out = append(out, configLeaves(v.Field(i), path+".")...)
 			continue
 		}
-		out = append(out, leaf{path: path, usage: f.Tag.Get("usage"), v: v.Field(i)})
+		usage := f.Tag.Get("usage")
+		if usage == "" && strings.HasPrefix(path, "limits.") {
+			usage = "event limit (docs/contract.md); 0 means the default"
+		}
+		out = append(out, leaf{path: path, usage: usage, v: v.Field(i)})
 	}
 	return out
 }

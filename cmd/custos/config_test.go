@@ -16,6 +16,7 @@ func TestConfigPrecedence(t *testing.T) {
 		"CUSTOS_CLICKHOUSE_ADDR":       "ch1:9000, ch2:9000",
 		"CUSTOS_PSEUDONYM_KEY":         "0123456789abcdef0123",
 		"CUSTOS_KAFKA_COMMIT_INTERVAL": "3s",
+		"CUSTOS_LIMITS_MAX_SUBJECTS":   "50",
 	}
 	getenv := func(k string) string { return env[k] }
 	cfg, _, err := loadConfig("run", []string{"-config", "testdata/conf.good.yml", "-clickhouse.database", "from_flag"}, getenv, nil)
@@ -36,6 +37,8 @@ func TestConfigPrecedence(t *testing.T) {
 		{"env duration", cfg.Kafka.CommitInterval, 3 * time.Second},
 		{"flag over env and file", cfg.ClickHouse.Database, "from_flag"},
 		{"secret from env", cfg.PseudonymKey, "0123456789abcdef0123"},
+		{"event limit from env", cfg.Limits.MaxSubjects, 50},
+		{"unset limit stays default (zero)", cfg.Limits.MaxCategories, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,6 +68,7 @@ func TestConfigErrors(t *testing.T) {
 		{"missing file", []string{"-config", "testdata/nope.yml"}, nil, "nope.yml"},
 		{"bad duration flag", []string{"-sink.flush_interval", "soon"}, nil, "not a duration"},
 		{"bad number in env", nil, map[string]string{"CUSTOS_KAFKA_PARTITIONS": "six"}, "CUSTOS_KAFKA_PARTITIONS"},
+		{"negative limit", []string{"-limits.max_subjects", "-1"}, nil, "max_subjects"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -92,7 +92,7 @@ func cmdDemo(ctx context.Context, args []string, env func(string) string, out io
 // reports the end of production (nil: production is already over); sent
 // counts the events produced so far.
 func waitStored(ctx context.Context, out io.Writer, svc *service, total int64, produced <-chan error, sent *atomic.Int64) error {
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	last, lastAt := int64(0), time.Now()
 	prodDone := produced == nil
@@ -108,11 +108,14 @@ func waitStored(ctx context.Context, out io.Writer, svc *service, total int64, p
 			prodDone = true
 		case now := <-tick.C:
 			stored, alerts, _ := svc.writer.Counts()
-			rate := float64(stored-last) / now.Sub(lastAt).Seconds()
-			last, lastAt = stored, now
-			fmt.Fprintf(out, "\r  produced %8d   stored %8d / %d   %7.0f events/s   lag %8d   alerts %d      ",
-				sent.Load(), stored, total, rate, sent.Load()-stored, alerts)
-			if stored >= total && prodDone {
+			done := stored >= total && prodDone
+			if now.Sub(lastAt) >= time.Second || done {
+				rate := float64(stored-last) / now.Sub(lastAt).Seconds()
+				last, lastAt = stored, now
+				fmt.Fprintf(out, "\r  produced %8d   stored %8d / %d   %7.0f events/s   lag %8d   alerts %d      ",
+					sent.Load(), stored, total, rate, sent.Load()-stored, alerts)
+			}
+			if done {
 				return nil
 			}
 			if now.After(deadline) {

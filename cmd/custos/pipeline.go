@@ -129,8 +129,8 @@ func (ep *eventPartition) skip(offset int64) bool {
 	return false
 }
 
-// Revoked asks the writer to store what it holds now.
-func (ep *eventPartition) Revoked(context.Context) { ep.p.writer.Flush() }
+// Flush asks the writer to store what it holds now.
+func (ep *eventPartition) Flush() { ep.p.writer.Flush() }
 
 // statusPartition stores subject status changes.
 type statusPartition struct{ w *writer.Writer }
@@ -140,5 +140,5 @@ func (sp *statusPartition) Process(ctx context.Context, b *kafka.Batch) error {
 	return sp.w.Submit(ctx, writer.Item{Statuses: b.Statuses, Done: b.Done, Since: b.Produced})
 }
 
-// Revoked asks the writer to store what it holds now.
-func (sp *statusPartition) Revoked(context.Context) { sp.w.Flush() }
+// Flush asks the writer to store what it holds now.
+func (sp *statusPartition) Flush() { sp.w.Flush() }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/custos-privacy/custos/ingest/kafka"
@@ -163,8 +165,29 @@ func TestPipelineEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	total := int64(gen.Total())
-	runUntilStored(t, cfg, total)
+	svc := runUntilStored(t, cfg, total)
 	conn := connect(t, cfg)
+
+	t.Run("metrics count what happened", func(t *testing.T) {
+		hctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		if err := svc.serveHTTP(hctx, "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		body := scrape(t, svc)
+		for _, want := range []string{
+			fmt.Sprintf("custos_events_stored_total %d", total),
+			fmt.Sprintf("custos_dead_lettered_total %d", invalid),
+			`custos_alerts_total{rule="bulk_export",severity="high"}`,
+			`custos_messages_invalid_total{reason="missing",topic=`,
+			"custos_insert_seconds_count",
+			"custos_consumer_lag{",
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("/metrics lacks %q", want)
+			}
+		}
+	})
 
 	t.Run("every event stored exactly once", func(t *testing.T) {
 		if n := queryInt(t, conn, "SELECT count() FROM events"); n != total {
@@ -232,6 +255,17 @@ func TestPipelineEndToEnd(t *testing.T) {
 			t.Fatalf("events rows = %d after second run, want %d", n, total)
 		}
 	})
+}
+
+// scrape reads the service's registry the way /metrics serves it.
+func scrape(t *testing.T, svc *service) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(svc.registry, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 {
+		t.Fatalf("/metrics answered %d", rec.Code)
+	}
+	return rec.Body.String()
 }
 
 // buildBinary builds custos once per test binary.

@@ -31,10 +31,12 @@ type PartitionProcessor interface {
 	// it are durably stored. It may return before that (pipelining); an
 	// error return stops the partition.
 	Process(ctx context.Context, b *Batch) error
-	// Revoked is called when the partition is being given up (rebalance or
-	// shutdown): the processor should store what it holds as soon as it
-	// can, so the outstanding batches get acknowledged before ctx ends.
-	Revoked(ctx context.Context)
+	// Flush asks the processor to store what it holds now rather than at
+	// its next interval. It is called when the partition reaches its limit
+	// of unacknowledged batches (a hot partition must not wait for a timer)
+	// and when the partition is given up (rebalance or shutdown), so the
+	// outstanding batches get acknowledged and committed before it goes.
+	Flush()
 }
 
 // Consumer consumes the events and subjects topics as one consumer group
@@ -214,6 +216,9 @@ loop:
 			break
 		}
 		// Backpressure: no more than MaxInFlight unacknowledged batches.
+		if len(tr.pending) >= c.cfg.MaxInFlight {
+			pp.Flush()
+		}
 		for len(tr.pending) >= c.cfg.MaxInFlight && ctx.Err() == nil {
 			if err := tr.wait(ctx.Done()); err != nil {
 				stopErr = fmt.Errorf("batch not stored: %w", err)
@@ -243,7 +248,7 @@ loop:
 	// committed: the next owner of the partition gets it again.
 	drain, cancel := context.WithTimeout(context.Background(), c.cfg.RebalanceTimeout)
 	defer cancel()
-	pp.Revoked(drain)
+	pp.Flush()
 	for len(tr.pending) > 0 && drain.Err() == nil {
 		if err := tr.wait(drain.Done()); err != nil {
 			if stopErr == nil {

@@ -101,6 +101,22 @@ func readPartner(r *strictyaml.Reader, n *yaml.Node) *Partner {
 				p.domainNodes = append(p.domainNodes, dn)
 			})
 		}},
+		"tags": {Read: func(v *yaml.Node) {
+			seen := map[Tag]bool{}
+			r.Seq(v, "tags", func(_ int, tn *yaml.Node) {
+				t := Tag(r.String(tn, "tag"))
+				if !t.Valid() {
+					r.Errorf(tn, "invalid tag %q: want one of %s", t, tagList())
+					return
+				}
+				if seen[t] {
+					r.Errorf(tn, "tag %q listed twice", t)
+					return
+				}
+				seen[t] = true
+				p.Tags = append(p.Tags, t)
+			})
+		}},
 		"risk_notes": {Read: func(v *yaml.Node) { p.RiskNotes = r.String(v, "risk_notes") }},
 		"agreements": {Read: func(v *yaml.Node) {
 			refs := map[string]int{}
@@ -204,6 +220,14 @@ func validDotted(s string) bool {
 		}
 	}
 	return true
+}
+
+func tagList() string {
+	parts := make([]string, len(Tags))
+	for i, t := range Tags {
+		parts[i] = string(t)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func validChannel(c event.ChannelKind) bool {

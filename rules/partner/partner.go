@@ -5,8 +5,13 @@
 // It loads the registry from a YAML file, answers lookups by domain and by
 // id on the hot path without allocating, and offers small coverage helpers
 // (hierarchical data categories and uses, channels, countries, validity
-// dates) for the rules that check shares against agreements. It does not
-// decide what is an alert: that is the rules package's job.
+// dates) for the rules that check shares against agreements. Judge gives
+// the verdict on one share (one primary finding with a stable id such as
+// agreement_category, the agreement and the uncovered values for the alert
+// text), ClearText the clear-text channel finding, and partner tags
+// (advertiser, data_broker, ...) feed the privacy-statement policy. It does
+// not decide what is an alert or its severity: that is the rules package's
+// job.
 package partner
 
 import (
@@ -71,6 +76,9 @@ type Partner struct {
 	// Domains are the hosts the partner receives data on, lower case; each
 	// also covers its subdomains.
 	Domains []string
+	// Tags say what sort of business the partner is (advertiser,
+	// data_broker, ...), from the closed vocabulary of Tags; may be empty.
+	Tags []Tag
 	// RiskNotes is free text for the privacy office (e.g. past incidents).
 	RiskNotes string
 	// Agreements are the signed agreements with the partner.

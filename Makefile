@@ -44,7 +44,7 @@ fuzz: ## Fuzz the parsers that take outside input, 30 s each.
 	$(GO) test ./ingest/event -run '^$$' -fuzz FuzzDecodeSubjectStatus -fuzztime 30s
 	$(GO) test ./rules/partner -run '^$$' -fuzz FuzzParse -fuzztime 30s
 	$(GO) test ./rules/policy -run '^$$' -fuzz FuzzParse -fuzztime 30s
-	$(GO) test ./rules -run '^$$' -fuzz FuzzParseConfig -fuzztime 30s
+	$(GO) test ./rules -run '^$$' -fuzz FuzzCompile -fuzztime 30s
 
 bench: ## Micro-benchmarks: decode+validate, rules, pseudonyms, generator.
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./ingest/... ./rules/...

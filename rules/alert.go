@@ -58,8 +58,17 @@ type Alert struct {
 	Events int64
 	// Records is the records total that contributed.
 	Records int64
+	// Value is the value the rule compared against the threshold (the
+	// aggregate of a threshold rule; the event's records otherwise).
+	Value int64
 	// Threshold is the value the rule compared against (0 if none).
 	Threshold int64
+	// Term is the new value of a first_seen rule ("" otherwise).
+	Term string
+	// Tags are the rule's tags.
+	Tags []string
+	// Runbook is the rule's runbook link.
+	Runbook string
 	// Summary is the alert text a privacy officer reads.
 	Summary string
 	// Evidence holds up to a configured number of sample event ids.

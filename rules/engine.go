@@ -1,16 +1,20 @@
 package rules
 
 import (
-	"fmt"
 	"math"
 	"strings"
+	"text/template"
 	"time"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
 
 	"github.com/custos-privacy/custos/ingest/event"
 	"github.com/custos-privacy/custos/rules/partner"
 )
 
-// Rule ids.
+// Rule ids of the shipped rules that the rest of Custos names.
 const (
 	// RuleBulkExport: an actor's records moved out in a sliding window
 	// reach a threshold.
@@ -19,128 +23,206 @@ const (
 	RuleUnknownRecipient = "unknown_recipient"
 )
 
-// ringSize is the number of buckets an actor keeps: the Buckets of the
-// window plus room for the allowed lateness (at most Buckets/4 = 3 buckets)
-// so that a late event's earlier windows can still be summed.
+// Buckets is the number of buckets a threshold window is cut into: the
+// window slides in steps of Window/Buckets.
+const Buckets = 12
+
+// ringSize is the number of buckets a group keeps: the Buckets of the
+// window plus room for the allowed lateness (at most Buckets/4 = 3
+// buckets) so that a late event's earlier windows can still be summed.
 const ringSize = 16
 
-// noSlot marks an actor that has never raised (or had suppressed) a bulk
-// export alert.
+// noSlot marks a group that has never raised (or had suppressed) an alert.
 const noSlot = math.MinInt64
 
-// Engine evaluates the configured rules. It is immutable and shared by all
-// partitions' States; each State is confined to one goroutine.
+type aggKind uint8
+
+const (
+	aggCount aggKind = iota
+	aggRecords
+	aggBytes
+	aggDistinct
+)
+
+// Engine is a compiled, immutable set of rules, shared by all partitions'
+// States; each State is confined to one goroutine. Reloading rules builds
+// a new Engine; State.Rebind moves a State onto it keeping the windows of
+// unchanged rules.
 type Engine struct {
-	cfg        Config
 	reg        *partner.Registry
-	bulk       bool
-	unknown    bool
-	actions    uint8 // bulk_export actions, as actionBit bits
-	window     int64 // ns
-	width      int64 // bucket width, ns
-	lateness   int64 // ns
-	threshold  int64
-	idle       int64 // an actor idle this long behind the watermark is evicted
+	files      []*File
+	env        *cel.Env
+	macros     []*compiledMacro
+	macroIdx   map[string]int
+	rules      []*rule
+	byID       map[string]*rule
+	lookback   time.Duration
 	retain     int64 // how long emitted alert ids are remembered
-	exceptions map[string][]Exception
+	sweepEvery int64
 }
 
-// New builds an engine. The registry is required when unknown_recipient is
-// enabled.
-func New(cfg Config, reg *partner.Registry) (*Engine, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("rules config: %w", err)
-	}
-	if cfg.UnknownRecipient.Enabled && reg == nil {
-		return nil, fmt.Errorf("rule %s needs a partner registry", RuleUnknownRecipient)
-	}
-	e := &Engine{
-		cfg:        cfg,
-		reg:        reg,
-		bulk:       cfg.BulkExport.Enabled,
-		unknown:    cfg.UnknownRecipient.Enabled,
-		window:     int64(cfg.BulkExport.Window),
-		lateness:   int64(cfg.AllowedLateness),
-		threshold:  cfg.BulkExport.ThresholdRecords,
-		exceptions: map[string][]Exception{},
-	}
-	if e.window == 0 {
-		e.window = int64(DefaultWindow)
-	}
-	e.width = e.window / Buckets
-	for _, a := range cfg.BulkExport.Actions {
-		e.actions |= actionBit(a)
-	}
-	for _, x := range cfg.BulkExport.Exceptions {
-		e.exceptions[x.Actor] = append(e.exceptions[x.Actor], x)
-	}
-	e.idle = 2*e.window + e.lateness
-	e.retain = max(e.idle, int64(48*time.Hour))
-	return e, nil
+type compiledMacro struct {
+	*Macro
+	prg cel.Program
 }
 
-// Config returns the engine's configuration.
-func (e *Engine) Config() Config { return e.cfg }
+type exception struct {
+	*Exception
+	prg        cel.Program
+	constFalse bool
+}
 
-// Registry returns the partner registry the engine checks shares against.
+// rule is a compiled rule.
+type rule struct {
+	*Rule
+	idx        int
+	cond       cel.Program
+	steps      []cel.Program
+	exceptions []*exception
+	groupBy    []fieldID
+	terms      []fieldID
+	agg        aggKind
+	distinct   fieldID
+	window     int64
+	width      int64
+	lateness   int64
+	suppress   int64
+	learning   int64
+	retention  int64
+	threshold  int64
+	evidence   int
+	summary    *template.Template
+}
+
+// Files returns the parsed rule files the engine was built from.
+func (e *Engine) Files() []*File { return e.files }
+
+// Rules returns the rules in force, in load order.
+func (e *Engine) Rules() []*Rule {
+	out := make([]*Rule, len(e.rules))
+	for i, r := range e.rules {
+		out[i] = r.Rule
+	}
+	return out
+}
+
+// Registry returns the partner registry the engine looks up.
 func (e *Engine) Registry() *partner.Registry { return e.reg }
 
-// ExpiredExceptions lists the configured exceptions that no longer apply at
-// t (typically the newest event time or now), for the privacy office to
-// renew or remove.
-func (e *Engine) ExpiredExceptions(at time.Time) []ExpiredException {
-	return e.cfg.ExpiredExceptions(at)
-}
+// Lookback is how much event time before a partition's newest stored
+// event the rules need to see again to rebuild their state after a
+// restart or a rebalance: the longest window plus its allowed lateness.
+func (e *Engine) Lookback() time.Duration { return e.lookback }
 
-// State is the rule state of one Kafka partition: per-actor windows and the
-// ids of alerts already emitted. Events of one actor always land in the
-// same partition, so States are independent. A State is not safe for
-// concurrent use: feed it from the partition's goroutine, in offset order.
+// State is the rule state of one Kafka partition: per-rule, per-group
+// windows and the ids of alerts already emitted. Events of one actor
+// always land in the same partition, so States are independent. A State
+// is not safe for concurrent use: feed it from the partition's goroutine,
+// in offset order.
 type State struct {
 	eng        *Engine
 	partition  int32
-	actors     map[string]*actorState
+	act        activation
+	rs         []ruleState
 	emitted    map[string]int64 // alert id -> watermark when recorded
 	wm         int64            // newest event time seen (unix ns)
 	seen       bool             // wm is set
+	start      int64            // first event time seen (unix ns)
 	lastSweep  int64
 	offset     int64 // highest Kafka offset evaluated, when hasOffset
 	hasOffset  bool
 	skipped    int64
 	late       int64
 	suppressed int64
+	fired      map[string]int64 // alerts emitted per rule
 }
 
-// actorState is one actor's bulk-export window: a ring of buckets of
-// Window/12 each, indexed by bucket number modulo ringSize. It is 120
-// bytes (a 128-byte allocation).
-type actorState struct {
-	maxT    int64     // newest event time of the actor (unix ns)
-	alerted int64     // dedup slot (unix ns) of the last alert raised or suppressed
-	evid    *evidence // sample event ids, kept only while near the threshold
-	records [ringSize]uint32
-	events  [ringSize]uint16
+// ruleState is the per-partition state of one rule.
+type ruleState interface {
+	keys() int
 }
 
 // NewState returns an empty state for a partition.
 func (e *Engine) NewState(partition int32) *State {
-	return &State{
-		eng:       e,
-		partition: partition,
-		actors:    map[string]*actorState{},
-		emitted:   map[string]int64{},
+	s := &State{eng: e, partition: partition, emitted: map[string]int64{}, fired: map[string]int64{}}
+	s.bind(e)
+	for _, r := range e.rules {
+		s.rs[r.idx] = newRuleState(r)
 	}
+	return s
+}
+
+func (s *State) bind(e *Engine) {
+	s.eng = e
+	s.act = activation{eng: e, gen: s.act.gen, mgen: make([]uint32, len(e.macros)), mval: make([]ref.Val, len(e.macros))}
+	s.rs = make([]ruleState, len(e.rules))
+}
+
+func newRuleState(r *rule) ruleState {
+	switch r.Kind {
+	case KindThreshold:
+		return &thresholdState{groups: map[string]*window{}}
+	case KindFirstSeen:
+		return &firstSeenState{terms: map[uint64]int64{}, start: noSlot}
+	case KindSequence:
+		return &sequenceState{groups: map[string]*progress{}}
+	}
+	return nil
+}
+
+// Engine returns the engine the state evaluates.
+func (s *State) Engine() *Engine { return s.eng }
+
+// Rebind moves the state onto engine e (a reload): rules whose id, kind,
+// grouping, window and aggregate are unchanged keep their state; others
+// start empty. Emitted alert ids, the watermark and the offset are kept.
+func (s *State) Rebind(e *Engine) {
+	old := s.eng
+	oldRS := s.rs
+	s.bind(e)
+	for _, r := range e.rules {
+		if o, ok := old.byID[r.ID]; ok && sameState(o, r) && oldRS[o.idx] != nil {
+			s.rs[r.idx] = oldRS[o.idx]
+			continue
+		}
+		s.rs[r.idx] = newRuleState(r)
+	}
+}
+
+func sameState(a, b *rule) bool {
+	return a.Kind == b.Kind && a.window == b.window && a.agg == b.agg && a.distinct == b.distinct &&
+		equalFields(a.groupBy, b.groupBy) && equalFields(a.terms, b.terms) && len(a.steps) == len(b.steps)
+}
+
+func equalFields(a, b []fieldID) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Partition is the Kafka partition the state belongs to.
 func (s *State) Partition() int32 { return s.partition }
 
-// Keys is the number of actors tracked.
-func (s *State) Keys() int { return len(s.actors) }
+// Keys is the number of groups (windows, terms, sequences) tracked.
+func (s *State) Keys() int {
+	n := 0
+	for _, rs := range s.rs {
+		if rs != nil {
+			n += rs.keys()
+		}
+	}
+	return n
+}
 
 // Late is how many events arrived later than the allowed lateness (behind
-// their actor's newest event) and were therefore not counted by
-// bulk_export. They are still evaluated by the other rules.
+// their group's newest event) and were therefore not counted by a
+// threshold rule. They are still evaluated by the other rules.
 func (s *State) Late() int64 { return s.late }
 
 // Skipped is how many events were skipped because their Kafka offset was
@@ -148,8 +230,11 @@ func (s *State) Late() int64 { return s.late }
 func (s *State) Skipped() int64 { return s.skipped }
 
 // Suppressed is how many alerts an exception suppressed (at most one per
-// actor and dedup slot).
+// group and dedup slot).
 func (s *State) Suppressed() int64 { return s.suppressed }
+
+// Fired returns how many alerts each rule emitted (Evaluate only).
+func (s *State) Fired() map[string]int64 { return s.fired }
 
 // Watermark is the newest event time the state has seen (zero before the
 // first event).
@@ -162,28 +247,22 @@ func (s *State) Watermark() time.Time {
 
 // Evaluate updates the state with ev and calls emit for each alert it
 // raises. An alert whose id was emitted before (or registered with
-// MarkEmitted) is never emitted again.
+// MarkEmitted) is emitted again only as an update of the same alert, when
+// its severity escalates.
 //
 // Events must come in offset order. An event read from Kafka (Origin.Topic
 // set) whose offset is not above the highest offset already evaluated or
-// observed is a re-delivery: it is skipped and counted by Skipped, so that
-// overlapping a rebuild with the consumer's restart point counts nothing
-// twice.
-func (s *State) Evaluate(ev *event.Event, emit func(*Alert)) {
-	s.eval(ev, emit)
-}
+// observed is a re-delivery: it is skipped and counted by Skipped.
+func (s *State) Evaluate(ev *event.Event, emit func(*Alert)) { s.eval(ev, emit) }
 
 // Observe updates the state with ev exactly as Evaluate does, without
 // emitting: use it to rebuild a partition's state from events stored
-// before the committed offset. Alerts such events would raise are taken as
-// already emitted (offsets are committed only after alerts are stored).
-func (s *State) Observe(ev *event.Event) {
-	s.eval(ev, nil)
-}
+// before the committed offset. Alerts such events would raise are taken
+// as already emitted (offsets are committed only after alerts are stored).
+func (s *State) Observe(ev *event.Event) { s.eval(ev, nil) }
 
 // MarkEmitted registers the id of an alert already stored so that it is
-// never emitted again. Ids are forgotten once the watermark has moved past
-// them by max(2 × window + lateness, 48h).
+// never emitted again as a new alert.
 func (s *State) MarkEmitted(id string) {
 	if _, ok := s.emitted[id]; ok {
 		return
@@ -191,13 +270,10 @@ func (s *State) MarkEmitted(id string) {
 	s.emitted[strings.Clone(id)] = s.wmOrUnknown()
 }
 
-// Expire drops the actors idle since before now − (2 × window + allowed
-// lateness) and the emitted ids older than the retention, and returns how
-// many actors it dropped. Evaluate already does this as event time
-// advances; call Expire with event time to keep replays deterministic.
-func (s *State) Expire(now time.Time) int {
-	return s.sweep(now.UnixNano())
-}
+// Expire drops the groups idle for longer than their rule needs and the
+// emitted ids older than the retention, and returns how many groups it
+// dropped. Evaluate already does this as event time advances.
+func (s *State) Expire(now time.Time) int { return s.sweep(now.UnixNano()) }
 
 func (s *State) wmOrUnknown() int64 {
 	if !s.seen {
@@ -207,13 +283,7 @@ func (s *State) wmOrUnknown() int64 {
 }
 
 func (s *State) sweep(now int64) int {
-	dropped := 0
-	for id, a := range s.actors {
-		if a.maxT < now-s.eng.idle {
-			delete(s.actors, id)
-			dropped++
-		}
-	}
+	dropped := s.sweepRules(now)
 	for id, at := range s.emitted {
 		switch {
 		case at == noSlot:
@@ -235,32 +305,97 @@ func (s *State) eval(ev *event.Event, emit func(*Alert)) {
 	}
 	t := ev.Time.UnixNano()
 	if !s.seen || t > s.wm {
+		if !s.seen {
+			s.start = t
+		}
 		s.wm, s.seen = t, true
-		if t-s.lastSweep >= s.eng.width || t < s.lastSweep {
+		if t-s.lastSweep >= s.eng.sweepEvery || t < s.lastSweep {
 			s.lastSweep = t
 			s.sweep(t)
 		}
 	}
-	if ev.Outcome != event.OutcomeSuccess && ev.Outcome != "" {
-		return // denied and failed actions moved no data
-	}
-	e := s.eng
-	if e.bulk && actionBit(ev.Action)&e.actions != 0 {
-		s.bulkExport(ev, t, emit)
-	}
-	if e.unknown && ev.Type == event.TypeShare {
-		s.unknownRecipient(ev, t, emit)
+	s.act.reset(ev)
+	for _, r := range s.eng.rules {
+		switch r.Kind {
+		case KindMatch:
+			if s.test(r.cond) {
+				s.match(r, ev, t, emit)
+			}
+		case KindThreshold:
+			if s.test(r.cond) {
+				s.thresholdAdd(r, ev, t, emit)
+			}
+		case KindFirstSeen:
+			if s.test(r.cond) {
+				s.firstSeen(r, ev, t, emit)
+			}
+		case KindSequence:
+			s.sequence(r, ev, t, emit)
+		}
 	}
 }
 
+// test evaluates a compiled condition on the current event; an error
+// (e.g. a missing attribute key) counts as false.
+func (s *State) test(p cel.Program) bool {
+	v, _, err := p.Eval(&s.act)
+	return err == nil && v == types.True
+}
+
+// excepted returns the first exception of r that covers the current event
+// and still applies, and the latest expired one that would have.
+func (s *State) excepted(r *rule, at time.Time) (applies bool, expired *Exception) {
+	for _, x := range r.exceptions {
+		if x.prg == nil || !s.test(x.prg) {
+			continue
+		}
+		if x.AppliesAt(at) {
+			return true, nil
+		}
+		if expired == nil || x.Expires.After(expired.Expires) {
+			expired = x.Exception
+		}
+	}
+	return false, expired
+}
+
+// groupKey builds the group key of ev for r into buf: the values of the
+// group_by fields joined with "|". With one field it returns the event's
+// own string and does not allocate.
+func groupKey(r *rule, ev *event.Event, buf []byte) (string, []byte) {
+	if len(r.groupBy) == 1 {
+		return stringField(ev, r.groupBy[0]), buf
+	}
+	buf = buf[:0]
+	for i, f := range r.groupBy {
+		if i > 0 {
+			buf = append(buf, '|')
+		}
+		buf = append(buf, stringField(ev, f)...)
+	}
+	return string(buf), buf
+}
+
+// severityAt is the severity of r's alert at value v.
+func severityAt(r *rule, v int64) (Severity, int8) {
+	sev, level := r.Severity, int8(0)
+	for i, e := range r.Escalate {
+		if v >= e.At {
+			sev, level = e.Severity, int8(i+1)
+		}
+	}
+	return sev, level
+}
+
 // emitOnce emits al unless its id was emitted before; with a nil emit
-// (Observe) it only records the id.
-func (s *State) emitOnce(al *Alert, emit func(*Alert)) {
-	if _, dup := s.emitted[al.ID]; dup {
+// (Observe) it only records the id. update re-emits a known id.
+func (s *State) emitOnce(al *Alert, emit func(*Alert), update bool) {
+	if _, dup := s.emitted[al.ID]; dup && !update {
 		return
 	}
 	s.emitted[al.ID] = s.wm
 	if emit != nil {
+		s.fired[al.Rule]++
 		emit(al)
 	}
 }
@@ -268,27 +403,6 @@ func (s *State) emitOnce(al *Alert, emit func(*Alert)) {
 func (s *State) seenID(id string) bool {
 	_, ok := s.emitted[id]
 	return ok
-}
-
-// actionBit maps an action to a bit; 0 for unknown actions.
-func actionBit(a event.Action) uint8 {
-	switch a {
-	case event.ActionRead:
-		return 1 << 0
-	case event.ActionQuery:
-		return 1 << 1
-	case event.ActionExport:
-		return 1 << 2
-	case event.ActionDownload:
-		return 1 << 3
-	case event.ActionUpdate:
-		return 1 << 4
-	case event.ActionDelete:
-		return 1 << 5
-	case event.ActionTransfer:
-		return 1 << 6
-	}
-	return 0
 }
 
 // floorDiv divides rounding towards negative infinity.

@@ -3,10 +3,117 @@ package rules
 import (
 	"strconv"
 	"strings"
+	"text/template"
 	"time"
 
 	"github.com/custos-privacy/custos/ingest/event"
 )
+
+// SummaryData is what a rule's summary template is filled from: the
+// alert's fields, pre-formatted for a privacy officer.
+type SummaryData struct {
+	// Rule and Title identify the rule.
+	Rule, Title string
+	// Severity is the alert's severity.
+	Severity string
+	// Actor describes the actor: "jdoe (analyst, finance)" or "service
+	// account svc-etl (data_platform)"; ActorID is the bare id.
+	Actor, ActorID string
+	// Key is the group key.
+	Key string
+	// Value is the aggregate (threshold), else the event's records;
+	// Threshold what it was compared against; Events how many events
+	// contributed; Records the records total when known.
+	Value, Threshold, Events, Records int64
+	// Aggregate is the threshold rule's aggregate, e.g. "sum(records)".
+	Aggregate string
+	// Window is the rule's window, e.g. "1h".
+	Window string
+	// From and To are the first and last event times, HH:MM UTC (with the
+	// date when they are on different days); Span is "up to 25 min".
+	From, To, Span string
+	// Action, Source ("crm/customers"), Recipient (domain or id, with
+	// name), Categories (comma-separated), Channel ("sftp (encrypted)"),
+	// Country and Purpose describe the triggering event.
+	Action, Source, Recipient, Categories, Channel, Country, Purpose string
+	// Term is the new value of a first_seen rule.
+	Term string
+	// Event is the triggering event itself.
+	Event *event.Event
+}
+
+// summaryFuncs are the functions summary templates may call.
+var summaryFuncs = template.FuncMap{
+	"thousands": thousands,
+	"plural": func(n int64, one, many string) string {
+		if n == 1 {
+			return one
+		}
+		return many
+	},
+	"join": strings.Join,
+}
+
+func sampleSummary() *SummaryData {
+	return &SummaryData{Event: &event.Event{}}
+}
+
+// newAlert fills the fields every kind shares.
+func (s *State) newAlert(r *rule, ev *event.Event, id, key string, slot int64, sev Severity) *Alert {
+	al := &Alert{
+		ID: id, Rule: r.ID, Title: r.Title, Severity: sev, Actor: ev.Actor.ID, GroupKey: strings.Clone(key),
+		Slot: time.Unix(0, slot).UTC(), Partition: s.partition, EventTime: ev.Time, Tags: r.Tags, Runbook: r.Runbook,
+	}
+	if ev.Type == event.TypeShare {
+		al.Recipient = ev.Recipient.Domain
+		if al.Recipient == "" {
+			al.Recipient = ev.Recipient.ID
+		}
+	}
+	return al
+}
+
+// finishAlert writes the alert text from the rule's summary template, and
+// notes an expired exception that would have covered it.
+func (s *State) finishAlert(r *rule, ev *event.Event, al *Alert, expired *Exception, term string) {
+	al.Term = term
+	d := &SummaryData{
+		Rule: r.ID, Title: r.Title, Severity: string(al.Severity), Actor: describeActor(&ev.Actor), ActorID: ev.Actor.ID,
+		Key: al.GroupKey, Value: al.Value, Threshold: al.Threshold, Events: al.Events, Records: al.Records,
+		Aggregate: r.Aggregate, Window: shortDuration(r.Window), Action: string(ev.Action), Source: source(&ev.Source),
+		Categories: strings.Join(ev.Data.Categories, ", "), Country: ev.Recipient.Country, Purpose: ev.Purpose,
+		Term: term, Event: ev,
+	}
+	d.From, d.To = clock(al.FirstSeen, al.LastSeen), al.LastSeen.Format("15:04")
+	d.Span = "up to " + minutes(al.LastSeen.Sub(al.FirstSeen))
+	switch {
+	case ev.Recipient.Domain != "" && ev.Recipient.Name != "":
+		d.Recipient = ev.Recipient.Domain + " (" + ev.Recipient.Name + ")"
+	case ev.Recipient.Domain != "":
+		d.Recipient = ev.Recipient.Domain
+	case ev.Recipient.ID != "":
+		d.Recipient = "recipient id " + strconv.Quote(ev.Recipient.ID)
+	}
+	if ev.Channel.Kind != "" {
+		d.Channel = string(ev.Channel.Kind)
+		if ev.Channel.EncryptedSet {
+			if ev.Channel.Encrypted {
+				d.Channel += " (encrypted)"
+			} else {
+				d.Channel += " (not encrypted)"
+			}
+		}
+	}
+	var b strings.Builder
+	if err := r.summary.Execute(&b, d); err != nil {
+		b.Reset()
+		b.WriteString(r.Title + ": " + d.Actor + " (summary template failed: " + err.Error() + ")")
+	}
+	al.Summary = strings.Join(strings.Fields(b.String()), " ")
+	if expired != nil {
+		al.Summary += " " + expiredNote(expired)
+	}
+}
 
 // describeActor names an actor for alert texts: "jdoe (analyst, finance)"
 // or "service account svc-etl (data_platform)".
@@ -37,106 +144,8 @@ func source(s *event.Source) string {
 	return s.System + "/" + s.Dataset
 }
 
-// bulkSummary: "jdoe (analyst, finance) exported 60,412 records in 12
-// events between 12:15 and 13:01 UTC (up to 46 min), at or above the
-// 10,000-record threshold for 1h; latest from crm/customers by export."
-func bulkSummary(ev *event.Event, al *Alert, window time.Duration) string {
-	var b strings.Builder
-	b.WriteString(describeActor(&ev.Actor))
-	b.WriteString(" exported ")
-	b.WriteString(thousands(al.Records))
-	b.WriteString(" records in ")
-	b.WriteString(thousands(al.Events))
-	if al.Events == 1 {
-		b.WriteString(" event")
-	} else {
-		b.WriteString(" events")
-	}
-	if al.Events == 1 {
-		b.WriteString(" at ")
-		b.WriteString(clock(al.LastSeen, al.LastSeen))
-		b.WriteString(" UTC")
-	} else {
-		b.WriteString(" between ")
-		b.WriteString(clock(al.FirstSeen, al.LastSeen))
-		b.WriteString(" and ")
-		b.WriteString(al.LastSeen.Format("15:04"))
-		b.WriteString(" UTC (up to ")
-		b.WriteString(minutes(al.LastSeen.Sub(al.FirstSeen)))
-		b.WriteString(")")
-	}
-	b.WriteString(", at or above the ")
-	b.WriteString(thousands(al.Threshold))
-	b.WriteString("-record threshold for ")
-	b.WriteString(shortDuration(window))
-	b.WriteString("; latest ")
-	b.WriteString(string(ev.Action))
-	b.WriteString(" from ")
-	b.WriteString(source(&ev.Source))
-	if ev.Type == event.TypeShare && ev.Recipient.Domain != "" {
-		b.WriteString(" to ")
-		b.WriteString(ev.Recipient.Domain)
-	}
-	b.WriteString(".")
-	return b.String()
-}
-
-// unknownSummary: "jdoe (analyst, finance) shared 1,200 records
-// (user.contact.email, user.financial) with files.example.io, which no
-// entry of the partner registry lists, by sftp (encrypted) to US."
-func unknownSummary(ev *event.Event, key string) string {
-	var b strings.Builder
-	b.WriteString(describeActor(&ev.Actor))
-	b.WriteString(" shared ")
-	if ev.Data.HasRecords {
-		b.WriteString(thousands(ev.Data.Records))
-		b.WriteString(" records")
-	} else {
-		b.WriteString("data")
-	}
-	if len(ev.Data.Categories) > 0 {
-		b.WriteString(" (" + strings.Join(ev.Data.Categories, ", ") + ")")
-	}
-	b.WriteString(" from ")
-	b.WriteString(source(&ev.Source))
-	switch {
-	case ev.Recipient.Domain != "":
-		b.WriteString(" with ")
-		b.WriteString(ev.Recipient.Domain)
-		if ev.Recipient.Name != "" {
-			b.WriteString(" (" + ev.Recipient.Name + ")")
-		}
-		b.WriteString(", a domain no entry of the partner registry lists")
-	case key != "":
-		b.WriteString(" with recipient id " + strconv.Quote(key) + ", which no entry of the partner registry has")
-	default:
-		b.WriteString(" with a recipient that has neither domain nor id")
-	}
-	if ev.Channel.Kind != "" {
-		b.WriteString(", by ")
-		b.WriteString(string(ev.Channel.Kind))
-		if ev.Channel.EncryptedSet {
-			if ev.Channel.Encrypted {
-				b.WriteString(" (encrypted)")
-			} else {
-				b.WriteString(" (not encrypted)")
-			}
-		}
-	}
-	if ev.Recipient.Country != "" {
-		b.WriteString(", to ")
-		b.WriteString(ev.Recipient.Country)
-	}
-	if ev.Purpose != "" {
-		b.WriteString(", for ")
-		b.WriteString(ev.Purpose)
-	}
-	b.WriteString(".")
-	return b.String()
-}
-
-func expiredNote(x Exception) string {
-	return "Note: the exception for this actor (" + strings.TrimSuffix(x.Reason, ".") + "; owner " + x.Owner +
+func expiredNote(x *Exception) string {
+	return "Note: an exception covering this (" + strings.TrimSuffix(x.Reason, ".") + "; owner " + x.Owner +
 		") expired on " + x.Expires.Format("2006-01-02") + "."
 }
 

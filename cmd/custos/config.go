@@ -70,10 +70,16 @@ type ClickHouseConfig struct {
 	Password string   `yaml:"password" usage:"ClickHouse password"`
 }
 
-// RulesConfig names the rule configuration and the partner registry.
+// RulesConfig names the user's rule folder and the partner registry.
 type RulesConfig struct {
-	Config   string `yaml:"config" usage:"rules configuration file (empty: the built-in rules/foundation.yml)"`
+	// Dir is a folder of rule files (*.yml) loaded after the shipped
+	// rules of rules/builtin; a rule, list or macro with a shipped name
+	// replaces the shipped one. Empty: the shipped rules only.
+	Dir      string `yaml:"dir" usage:"folder of the user's rule files, loaded after the shipped rules (empty: shipped rules only)"`
 	Partners string `yaml:"partners" usage:"partner registry file"`
+	// Reload is how often the rule files and the partner registry are
+	// checked for changes (SIGHUP reloads at once). Default 10s; 0: never.
+	Reload time.Duration `yaml:"reload" usage:"how often rule files and partner registry are checked for changes (0: only on SIGHUP)"`
 }
 
 // SinkConfig tunes the writes to ClickHouse.
@@ -93,7 +99,7 @@ func defaultConfig() Config {
 			Partitions: 6, BatchSize: 5000, BatchTimeout: 100 * time.Millisecond, CommitInterval: 500 * time.Millisecond,
 		},
 		ClickHouse: ClickHouseConfig{Addr: []string{"127.0.0.1:9000"}, Database: "custos", Username: "default"},
-		Rules:      RulesConfig{Partners: "deploy/demo/partners.yml"},
+		Rules:      RulesConfig{Partners: "deploy/demo/partners.yml", Reload: 10 * time.Second},
 		Sink:       SinkConfig{FlushRows: 100000, FlushInterval: 500 * time.Millisecond},
 		HTTP:       "127.0.0.1:9464",
 		LogLevel:   "info",

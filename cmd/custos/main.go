@@ -9,6 +9,8 @@
 //	custos gen       produce a synthetic day of events to Kafka
 //	custos demo      the whole pipeline on a synthetic day, with a report
 //	custos bench     events through real Kafka -> Custos -> real ClickHouse
+//	custos rules     lint or test the rule files
+//	custos replay    run the rules over a JSON-lines file of events
 //	custos version   print the version
 //
 // Every subcommand takes -config FILE, CUSTOS_* environment variables and
@@ -45,6 +47,8 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		"gen":     cmdGen,
 		"demo":    cmdDemo,
 		"bench":   cmdBench,
+		"rules":   cmdRules,
+		"replay":  cmdReplay,
 	}
 	switch args[0] {
 	case "version", "-version", "--version":
@@ -76,6 +80,8 @@ commands:
   gen       produce a synthetic day of events to Kafka
   demo      run the whole pipeline on a synthetic day and report what it caught
   bench     measure events/s and latency through real Kafka and ClickHouse
+  rules     lint|test [dir]: check the rule files, run their test cases
+  replay    FILE: run the rules over JSON lines of events, print alerts and a noise report
   version   print the version
 
 Each command takes -config FILE, CUSTOS_* environment variables and flags

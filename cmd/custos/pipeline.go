@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/custos-privacy/custos/ingest/event"
@@ -26,14 +27,13 @@ type recoveryStore interface {
 // rebuilds the rules' state from ClickHouse, then evaluates the partition's
 // events in offset order and hands rows and alerts to the writer.
 type pipeline struct {
-	engine        *rules.Engine
+	// engine is the rule engine in force; a reload swaps it, and each
+	// partition moves its state onto the new engine at its next batch.
+	engine        atomic.Pointer[rules.Engine]
 	store         recoveryStore
 	writer        *writer.Writer
 	subjectsTopic string
-	// lookback is how far before the partition's latest stored event the
-	// state rebuild reads (the longest rule window plus allowed lateness).
-	lookback time.Duration
-	log      *slog.Logger
+	log           *slog.Logger
 }
 
 var _ kafka.Processor = (*pipeline)(nil)
@@ -50,7 +50,8 @@ func (p *pipeline) Assigned(ctx context.Context, topic string, partition int32, 
 	if err != nil {
 		return nil, fmt.Errorf("read stored offsets: %w", err)
 	}
-	state := p.engine.NewState(partition)
+	engine := p.engine.Load()
+	state := engine.NewState(partition)
 	start := time.Now()
 	observed := 0
 	latest, ok, err := p.store.LatestEventTime(ctx, topic, partition, max(from-recentOffsets, 0))
@@ -58,7 +59,8 @@ func (p *pipeline) Assigned(ctx context.Context, topic string, partition int32, 
 		return nil, fmt.Errorf("read latest event time: %w", err)
 	}
 	if ok {
-		since := latest.Add(-p.lookback)
+		// The longest rule window plus its allowed lateness.
+		since := latest.Add(-engine.Lookback())
 		err := p.store.RecentEvents(ctx, topic, partition, since, func(ev *event.Event) error {
 			state.Observe(ev)
 			observed++
@@ -104,6 +106,9 @@ func (ep *eventPartition) Process(ctx context.Context, b *kafka.Batch) error {
 			}
 			rows = append(rows, ev)
 		}
+	}
+	if cur := ep.p.engine.Load(); cur != ep.state.Engine() {
+		ep.state.Rebind(cur)
 	}
 	var alerts []*rules.Alert
 	emit := func(a *rules.Alert) {

@@ -18,8 +18,6 @@ import (
 
 	"github.com/custos-privacy/custos/ingest/kafka"
 	"github.com/custos-privacy/custos/ingest/pseudonym"
-	"github.com/custos-privacy/custos/rules"
-	"github.com/custos-privacy/custos/rules/partner"
 	"github.com/custos-privacy/custos/sinks/alertbus"
 	"github.com/custos-privacy/custos/sinks/clickhouse"
 	"github.com/custos-privacy/custos/sinks/writer"
@@ -36,6 +34,7 @@ type service struct {
 	writer   *writer.Writer
 	consumer *kafka.Consumer
 	registry *prometheus.Registry
+	pipeline *pipeline
 	ready    atomic.Bool
 }
 
@@ -61,19 +60,12 @@ func newService(ctx context.Context, cfg *Config, log *slog.Logger, onStored fun
 	if err != nil {
 		return nil, fmt.Errorf("pseudonym key: %w", err)
 	}
-	rcfg := rules.DefaultConfig()
-	if cfg.Rules.Config != "" {
-		if rcfg, err = rules.LoadConfig(cfg.Rules.Config); err != nil {
-			return nil, err
-		}
-	}
-	reg, err := partner.Load(cfg.Rules.Partners)
+	engine, err := loadRules(cfg)
 	if err != nil {
 		return nil, err
 	}
-	engine, err := rules.New(rcfg, reg)
-	if err != nil {
-		return nil, fmt.Errorf("rules: %w", err)
+	for _, x := range engine.ExpiredExceptions(time.Now()) {
+		log.Warn("expired rule exception no longer applies", "rule", x.Rule, "when", x.When, "owner", x.Owner, "expired", x.Expires.Format("2006-01-02"))
 	}
 	if err := kafka.EnsureTopics(ctx, cfg.Kafka.Brokers, 30*time.Second, topicSpecs(cfg)...); err != nil {
 		return nil, err
@@ -98,10 +90,9 @@ func newService(ctx context.Context, cfg *Config, log *slog.Logger, onStored fun
 		Addr: kafkago.TCP(cfg.Kafka.Brokers...), Transport: kafka.NewTransport(), Topic: cfg.Kafka.DLQTopic,
 		Balancer: &kafkago.Hash{}, RequiredAcks: kafkago.RequireAll, BatchTimeout: 5 * time.Millisecond,
 	}
-	p := &pipeline{
-		engine: engine, store: store, writer: s.writer, subjectsTopic: cfg.Kafka.SubjectsTopic,
-		lookback: rcfg.Lookback(), log: log,
-	}
+	p := &pipeline{store: store, writer: s.writer, subjectsTopic: cfg.Kafka.SubjectsTopic, log: log}
+	p.engine.Store(engine)
+	s.pipeline = p
 	s.consumer, err = kafka.New(kafka.Config{
 		Brokers: cfg.Kafka.Brokers, GroupID: cfg.Kafka.Group,
 		EventsTopic: cfg.Kafka.EventsTopic, SubjectsTopic: cfg.Kafka.SubjectsTopic, DLQTopic: cfg.Kafka.DLQTopic,
@@ -124,6 +115,9 @@ func (s *service) run(ctx context.Context) error {
 		s.writer.Run(wctx, 20*time.Second)
 		close(writerDone)
 	}()
+	rctx, stopReload := context.WithCancel(ctx)
+	defer stopReload()
+	go s.reloadRules(rctx)
 	s.ready.Store(true)
 	err := s.consumer.Run(ctx)
 	s.ready.Store(false)

@@ -3,6 +3,7 @@ package synth
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -30,9 +31,14 @@ type background struct {
 	bidx    int     // events yielded from it
 	nextT   int64
 
-	svcP    [168]float64 // chance that an event in the slot is a service's
-	grpPick [168]picker  // shift group by slot
-	svcPick picker
+	svcP     [168]float64 // chance that an event in the slot is a service's
+	grpPick  [168]picker  // shift group by slot
+	svcPick  picker
+	emp      [168]float64 // employee intensity by slot
+	svcShare float64      // services' share of the normal events
+
+	peaks  []peakRT // full scenario: seasonal peak days
+	peakOf []uint8  // per bucket: 1 + index in peaks, 0 for none
 }
 
 func (b *background) init(w *world, c Config) {
@@ -87,10 +93,16 @@ func (b *background) init(w *world, c Config) {
 		svc[s] *= k
 		b.svcP[s] = svc[s] / (svc[s] + emp[s])
 	}
+	b.emp, b.svcShare = emp, svcShare
 	b.weights = make([]float64, nb)
+	b.initPeaks(c, &svc, &emp, svcShare)
 	for i := range nb {
 		s := slotOf(b.start + int64(i)*bucketLen)
-		x := (svc[s] + emp[s]) * (0.85 + 0.3*b.trng.Float64())
+		base := svc[s] + emp[s]
+		if b.peakOf != nil && b.peakOf[i] != 0 {
+			base += b.peaks[b.peakOf[i]-1].extra[s]
+		}
+		x := base * (0.85 + 0.3*b.trng.Float64())
 		if i == nb-1 { // partial last minute
 			rest := c.Duration - time.Duration(i)*time.Minute
 			x *= float64(rest) / float64(time.Minute)
@@ -142,9 +154,19 @@ func (b *background) next(e *ev) {
 	rng := b.rng
 	slot := slotOf(t)
 	var a *actor
-	if rng.Float64() < b.svcP[slot] {
+	if b.peakOf != nil {
+		if p := b.peakOf[(t-b.start)/bucketLen]; p != 0 {
+			pk := &b.peaks[p-1]
+			if rng.Float64() < pk.pExtra[slot] {
+				a = pk.actors[pk.pick[slot].pick(rng)]
+			}
+		}
+	}
+	switch {
+	case a != nil:
+	case rng.Float64() < b.svcP[slot]:
 		a = b.w.services[b.svcPick.pick(rng)]
-	} else {
+	default:
 		g := b.w.groups[b.grpPick[slot].pick(rng)]
 		a = g.members[g.pick.pick(rng)]
 	}
@@ -244,7 +266,7 @@ func (b *background) fill(e *ev, a *actor, act *activity) {
 		e.rName = share.p.Name
 		ci := rng.IntN(len(share.channels))
 		e.rDomain = share.domains[ci]
-		e.rCountry = share.ag.Countries[rng.IntN(len(share.ag.Countries))]
+		e.rCountry = share.countries[rng.IntN(len(share.countries))]
 		e.rKind = share.p.Kind
 		e.chKind = share.channels[ci]
 		e.enc = 1
@@ -336,4 +358,54 @@ func logUniform(rng *rand.Rand, lo, hi int64) int64 {
 	l, h := math.Log(float64(lo)), math.Log(float64(hi)+1)
 	v := int64(math.Exp(l + rng.Float64()*(h-l)))
 	return min(max(v, lo), hi)
+}
+
+// expectedEvents returns how many normal events the model expects of a
+// between from and to (ns since the epoch), peaks included.
+func (b *background) expectedEvents(a *actor, from, to int64) float64 {
+	var sum float64
+	for i, w := range b.weights {
+		t := b.start + int64(i)*bucketLen
+		if t < from || t >= to {
+			continue
+		}
+		s := slotOf(t)
+		n := float64(b.n) * w / b.total
+		// The actor's intensity relative to everyone's in the slot.
+		var own float64
+		if a.service {
+			own = b.svcP[s] * a.weight / b.svcShare
+		} else {
+			own = (1 - b.svcP[s]) * a.group.weight(s) * a.weight / b.emp[s]
+		}
+		if b.peakOf != nil && b.peakOf[i] != 0 {
+			pk := &b.peaks[b.peakOf[i]-1]
+			own *= 1 - pk.pExtra[s]
+			if slices.Contains(pk.actors, a) {
+				own *= pk.Factor
+			}
+		}
+		sum += n * own
+	}
+	return sum
+}
+
+// expectedRecords returns how many records the model expects a to touch
+// through act between from and to, ignoring the hourly cap.
+func (b *background) expectedRecords(a *actor, act *activity, from, to int64) float64 {
+	var total float64
+	for _, x := range a.role.acts {
+		total += x.weight
+	}
+	return b.expectedEvents(a, from, to) * act.weight / total * meanLogUniform(act.lo, act.hi)
+}
+
+// meanLogUniform is the mean of logUniform(lo, hi).
+func meanLogUniform(lo, hi int64) float64 {
+	lo = max(lo, 1)
+	if hi <= lo {
+		return float64(lo)
+	}
+	l, h := math.Log(float64(lo)), math.Log(float64(hi)+1)
+	return (float64(hi) + 1 - float64(lo)) / (h - l)
 }

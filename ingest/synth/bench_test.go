@@ -30,6 +30,29 @@ func BenchmarkNext(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
+// BenchmarkNextFull is BenchmarkNext on the full scenario (peaks, habits
+// and all its incidents).
+func BenchmarkNextFull(b *testing.B) {
+	g, err := synth.New(synth.Config{Scenario: synth.ScenarioFull, Events: max(b.N, 8_000_000), Incidents: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 0, 2048)
+	var size int
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_, v, ok := g.Next(buf)
+		if !ok {
+			b.Fatal("stream exhausted")
+		}
+		buf = v
+		size += len(v)
+	}
+	b.ReportMetric(float64(size)/float64(b.N), "B/event")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
 // BenchmarkNew measures building the world and the schedule.
 func BenchmarkNew(b *testing.B) {
 	for i := 0; i < b.N; i++ {

@@ -35,6 +35,9 @@ var datasetSpecs = []datasetSpec{
 	{"app-db", "addresses", "customer", 180, 1_100_000, []string{"user.contact.address.street", "user.contact.address.postal_code", "user.contact.address.city"}},
 	{"app-db", "devices", "customer", 160, 900_000, []string{"user.unique_id", "user.device.cookie_id", "user.device.ip_address"}},
 	{"app-db", "locations", "customer", 90, 0, []string{"user.unique_id", "user.location.precise"}},
+	// Children on family plans; no normal activity touches it (only the
+	// children's-data policy scenario does).
+	{"app-db", "family_members", "child", 120, 0, []string{"user.unique_id", "user.name", "user.demographic.age_range"}},
 	{"analytics", "events", "customer", 140, 0, []string{"user.unique_id", "user.behavior.browsing_history", "user.device.cookie_id"}},
 	{"analytics", "cohorts", "customer", 100, 0, []string{"user.unique_id", "user.demographic.age_range", "user.behavior.purchase_history"}},
 	{"care-portal", "patients", "patient", 700, 310_000, []string{"user.name", "user.contact.email", "user.demographic.date_of_birth", "user.health_and_medical"}},
@@ -73,6 +76,7 @@ var subjectPrefix = map[string]string{
 	"employee":      "emp-",
 	"job_applicant": "cand-",
 	"patient":       "pat-",
+	"child":         "kid-",
 }
 
 // actSpec is one thing an actor does, with a relative weight. The dataset

@@ -39,7 +39,16 @@ func TestEventsMatchContract(t *testing.T) {
 	}
 	schema := compileSchema(t, event.EventSchemaID, event.SchemaJSON())
 	dec := event.NewDecoder(event.DefaultLimits())
-	g, err := synth.New(synth.Config{Events: n, Incidents: true})
+	for _, c := range []synth.Config{
+		{Events: n, Incidents: true},
+		{Scenario: synth.ScenarioFull, Events: 2 * n, Incidents: true},
+	} {
+		t.Run(c.Scenario.String(), func(t *testing.T) { checkContract(t, schema, dec, c) })
+	}
+}
+
+func checkContract(t *testing.T, schema *jsonschema.Schema, dec *event.Decoder, c synth.Config) {
+	g, err := synth.New(c)
 	if err != nil {
 		t.Fatal(err)
 	}

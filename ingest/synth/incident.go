@@ -19,7 +19,89 @@ const (
 	// KindUnknownRecipient: an employee shares customer data to a domain
 	// that no partner entry lists.
 	KindUnknownRecipient IncidentKind = "unknown_recipient"
+
+	// KindRecipientNotApproved: a share to a registered partner that is
+	// suspended (variant 0) or revoked (variant 1).
+	KindRecipientNotApproved IncidentKind = "recipient_not_approved"
+	// KindAgreementCategory: a share to an approved partner of a data
+	// category none of its agreements covers.
+	KindAgreementCategory IncidentKind = "agreement_category"
+	// KindAgreementUse: a share for a purpose the agreement does not cover.
+	KindAgreementUse IncidentKind = "agreement_use"
+	// KindAgreementChannel: a share over a channel the agreement does not
+	// allow.
+	KindAgreementChannel IncidentKind = "agreement_channel"
+	// KindAgreementCountry: a share to a country the agreement does not
+	// allow.
+	KindAgreementCountry IncidentKind = "agreement_country"
+	// KindAgreementExpired: a share to an approved partner whose only
+	// agreement ended before the event.
+	KindAgreementExpired IncidentKind = "agreement_expired"
+	// KindAgreementNotYetValid: a share to an approved partner whose only
+	// agreement starts after the event.
+	KindAgreementNotYetValid IncidentKind = "agreement_not_yet_valid"
+	// KindSubjectOptedOut: a share listing subjects who opted out of that
+	// use earlier (subjects topic).
+	KindSubjectOptedOut IncidentKind = "subject_opted_out"
+	// KindSubjectClosed: a share listing a subject whose account was closed
+	// earlier (subjects topic).
+	KindSubjectClosed IncidentKind = "subject_closed"
+	// KindCleartextChannel: personal data over a clear-text channel: an
+	// unencrypted e-mail to the data subject who asked for it (variant 0),
+	// an ftp upload to a processor (variant 1).
+	KindCleartextChannel IncidentKind = "cleartext_channel"
+	// KindPolicyViolation: a share that breaks a promise of the privacy
+	// statement (Incident.Promise); variant i breaks Promises()[i].
+	KindPolicyViolation IncidentKind = "policy_violation"
+	// KindPartnerVolumeSpike: transfers to an approved partner, within its
+	// agreement, far above the partner's usual volume.
+	KindPartnerVolumeSpike IncidentKind = "partner_volume_spike"
+	// KindExportBaseline: low-and-slow exfiltration: an employee exports
+	// several times their usual daily volume in many small exports over
+	// the working day, none of them, nor any hour, near the bulk threshold.
+	KindExportBaseline IncidentKind = "export_baseline"
+	// KindFirstSeenDataset: an employee's first export from a dataset they
+	// never exported from before.
+	KindFirstSeenDataset IncidentKind = "first_seen_dataset"
+	// KindFirstSeenCategory: the first share of a data category to a
+	// recipient (within its agreement).
+	KindFirstSeenCategory IncidentKind = "first_seen_category"
+	// KindFirstSeenCountry: the first share to a country (within the
+	// agreement).
+	KindFirstSeenCountry IncidentKind = "first_seen_country"
+	// KindQueryThenShare: a bulk query, then within the hour a share to an
+	// external domain by the same actor.
+	KindQueryThenShare IncidentKind = "query_then_share"
 )
+
+// Ids of the privacy-statement promises the policy_violation incidents
+// break, as in deploy/demo/policy.yml.
+const (
+	// PromiseNoSale: "We never sell personal data." (no share for a
+	// purpose under marketing.sale).
+	PromiseNoSale = "no-sale-of-personal-data"
+	// PromiseNoPreciseLocationToAdvertisers: "Precise location is never
+	// shared with advertisers." (user.location.precise to adnexa,
+	// clickharbor or leadmagnet-data).
+	PromiseNoPreciseLocationToAdvertisers = "no-precise-location-to-advertisers"
+	// PromiseHealthOnlyToProcessors: "Health data leaves only to
+	// processors under an agreement." (user.health_and_medical shared with
+	// a recipient that is not a processor whose agreement covers it; the
+	// data subject excepted).
+	PromiseHealthOnlyToProcessors = "health-data-only-to-processors"
+	// PromiseNoChildrenData: "Children's data is never shared with third
+	// parties." (subject kind child in a share to a third party).
+	PromiseNoChildrenData = "no-children-data-to-third-parties"
+)
+
+// Promises returns the promise ids, in the order of the policy_violation
+// variants.
+func Promises() []string {
+	return []string{PromiseNoSale, PromiseNoPreciseLocationToAdvertisers, PromiseHealthOnlyToProcessors, PromiseNoChildrenData}
+}
+
+// Advertisers are the partners the demo policy counts as advertisers.
+var Advertisers = []string{"adnexa", "clickharbor", "leadmagnet-data"}
 
 // Incident is the ground truth of one injected incident: the events that
 // make it up and what a rule should say about it.
@@ -38,6 +120,21 @@ type Incident struct {
 	Domain string
 	// Description says what happened, for people.
 	Description string
+	// Partner is the registry id of the recipient, for shares to a
+	// registered partner.
+	Partner string
+	// Agreement is the reference of the agreement involved, if any.
+	Agreement string
+	// Promise is the id of the privacy-statement promise broken, for
+	// policy_violation incidents.
+	Promise string
+	// Subjects are the raw ids of the subjects whose earlier status (opted
+	// out, closed) the share ignores, for subject_* incidents.
+	Subjects []string
+	// Also lists other rules that may rightly fire on the same events
+	// (e.g. first_seen_category for any share to a recipient never used
+	// before); Kind is the rule that must.
+	Also []IncidentKind
 }
 
 // IncidentSpec places one incident in the stream.
@@ -69,19 +166,46 @@ type scenario func(s *scenarioCtx) Incident
 
 // scenarios lists the incident kinds the generator can inject.
 var scenarios = map[IncidentKind]scenario{
-	KindBulkExport:       bulkExport,
-	KindUnknownRecipient: unknownRecipient,
+	KindBulkExport:           bulkExport,
+	KindUnknownRecipient:     unknownRecipient,
+	KindRecipientNotApproved: recipientNotApproved,
+	KindAgreementCategory:    agreementCategory,
+	KindAgreementUse:         agreementUse,
+	KindAgreementChannel:     agreementChannel,
+	KindAgreementCountry:     agreementCountry,
+	KindAgreementExpired:     agreementExpired,
+	KindAgreementNotYetValid: agreementNotYetValid,
+	KindSubjectOptedOut:      subjectOptedOut,
+	KindSubjectClosed:        subjectClosed,
+	KindCleartextChannel:     cleartextChannel,
+	KindPolicyViolation:      policyViolation,
+	KindPartnerVolumeSpike:   partnerVolumeSpike,
+	KindExportBaseline:       exportBaseline,
+	KindFirstSeenDataset:     firstSeenDataset,
+	KindFirstSeenCategory:    firstSeenCategory,
+	KindFirstSeenCountry:     firstSeenCountry,
+	KindQueryThenShare:       queryThenShare,
+}
+
+// scenarioChecks are preconditions of the scenarios that depend on the
+// date: they report why the kind cannot happen at that time.
+var scenarioChecks = map[IncidentKind]func(at time.Time) error{
+	KindAgreementExpired:     func(at time.Time) error { return checkAgreements(expiredPartner, at, true) },
+	KindAgreementNotYetValid: func(at time.Time) error { return checkAgreements(futurePartner, at, false) },
 }
 
 // scenarioCtx is what a scenario function works with.
 type scenarioCtx struct {
-	w     *world
-	rng   *rand.Rand
-	at    time.Time
-	spec  IncidentSpec
-	index int
-	out   *[]*ev
-	inc   Incident
+	w        *world
+	bg       *background
+	cfg      Config
+	rng      *rand.Rand
+	at       time.Time
+	spec     IncidentSpec
+	index    int
+	out      *[]*ev
+	statuses *[]SubjectMessage
+	inc      Incident
 }
 
 // newEvent returns a fresh event of the incident at offset d from its
@@ -116,15 +240,19 @@ func (s *scenarioCtx) record(e *ev) {
 	}
 }
 
-// inject runs the scenario of spec and returns its ground truth.
-func (w *world) inject(c Config, index int, spec IncidentSpec, out *[]*ev) Incident {
+// inject runs the scenario of spec and returns its ground truth; events go
+// to out, subject statuses to statuses.
+func (w *world) inject(c Config, bg *background, index int, spec IncidentSpec, out *[]*ev, statuses *[]SubjectMessage) Incident {
 	s := &scenarioCtx{
-		w:     w,
-		rng:   rand.New(rand.NewPCG(uint64(c.Seed), 0x1c1de47+uint64(index))),
-		at:    c.Start.Add(spec.At),
-		spec:  spec,
-		index: index,
-		out:   out,
+		w:        w,
+		bg:       bg,
+		cfg:      c,
+		rng:      rand.New(rand.NewPCG(uint64(c.Seed), 0x1c1de47+uint64(index))),
+		at:       c.Start.Add(spec.At),
+		spec:     spec,
+		index:    index,
+		out:      out,
+		statuses: statuses,
 	}
 	inc := scenarios[spec.Kind](s)
 	inc.Kind = spec.Kind
@@ -180,6 +308,10 @@ func bulkExport(s *scenarioCtx) Incident {
 		e.legal = "legitimate_interests"
 		s.record(e)
 	}
+	s.also(KindExportBaseline)
+	if s.spec.Variant%2 != 0 {
+		s.also(KindFirstSeenDataset) // agents export tickets, never customers
+	}
 	s.inc.Description = fmt.Sprintf("%s (%s, %s) %ss %d %s records from %s/%s in %d events within %s, at %s local time",
 		a.id, a.role.name, a.loc.name, action, s.inc.Records, ds.skind, ds.system, ds.name, len(steps),
 		s.inc.End.Sub(s.inc.Start).Round(time.Minute), s.inc.Start.Add(time.Duration(a.loc.offset)*time.Hour).Format("15:04"))
@@ -233,6 +365,10 @@ func unknownRecipient(s *scenarioCtx) Incident {
 	e.purpose = purpose
 	e.legal = "legitimate_interests"
 	s.record(e)
+	s.also(KindFirstSeenCategory)
+	if country == "SG" {
+		s.also(KindFirstSeenCountry, KindPolicyViolation) // outside the EEA and adequate countries
+	}
 	s.inc.Description = fmt.Sprintf("%s (%s) sent %d %s records from %s/%s to %s over %s; no partner in the registry lists that domain",
 		a.id, a.role.name, records, ds.skind, ds.system, ds.name, domain, chann)
 	return s.inc

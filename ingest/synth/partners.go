@@ -28,6 +28,9 @@ type Partner struct {
 	Kind string `yaml:"kind"`
 	// Status is approved, under_review, suspended or revoked.
 	Status string `yaml:"status"`
+	// Tags say what sort of business the partner is (advertiser,
+	// data_broker, analytics, ...), for the privacy policy's checks.
+	Tags []string `yaml:"tags,omitempty"`
 	// Domains are the hosts the partner receives data on; a domain also
 	// covers its subdomains.
 	Domains []string `yaml:"domains"`
@@ -107,6 +110,9 @@ func (f *PartnerFile) WriteYAML(w io.Writer) error {
 		fmt.Fprintf(bw, "    name: %s\n", yamlString(p.Name))
 		fmt.Fprintf(bw, "    kind: %s\n", p.Kind)
 		fmt.Fprintf(bw, "    status: %s\n", p.Status)
+		if len(p.Tags) > 0 {
+			fmt.Fprintf(bw, "    tags: %s\n", flow(p.Tags))
+		}
 		fmt.Fprintf(bw, "    domains: %s\n", flow(p.Domains))
 		fmt.Fprintf(bw, "    risk_notes: %s\n", yamlString(p.RiskNotes))
 		fmt.Fprintln(bw, "    agreements:")
@@ -131,46 +137,46 @@ func yamlString(s string) string {
 
 // partnerSpecs is the demo world's registry.
 var partnerSpecs = []Partner{
-	{ID: "acme-analytics", Name: "Acme Analytics Ltd", Kind: "processor", Status: "approved",
+	{ID: "acme-analytics", Name: "Acme Analytics Ltd", Kind: "processor", Status: "approved", Tags: []string{"analytics"},
 		Domains: []string{"acme-analytics.com"},
 		Agreements: []Agreement{
 			agreement("DPA-2021-004", "2021-03-01", "2023-12-31", []string{"user.behavior"}, []string{"analytics.reporting"}, []string{"sftp"}, []string{"IE"}),
 			agreement("DPA-2024-017", "2024-01-01", "2027-12-31", []string{"user.unique_id", "user.behavior", "user.device"}, []string{"analytics.reporting"}, []string{"sftp", "api"}, []string{"DE", "IE"}),
 		}},
-	{ID: "payflux", Name: "PayFlux B.V.", Kind: "processor", Status: "approved",
+	{ID: "payflux", Name: "PayFlux B.V.", Kind: "processor", Status: "approved", Tags: []string{"payment"},
 		Domains: []string{"payflux.eu", "payflux.com"},
 		Agreements: []Agreement{
-			agreement("DPA-2023-031", "2023-05-01", "2028-04-30", []string{"user.name", "user.financial", "user.contact.address"}, []string{"essential.service.payment_processing"}, []string{"api"}, []string{"NL", "IE"}),
+			agreement("DPA-2023-031", "2023-05-01", "2028-04-30", []string{"user.name", "user.financial", "user.contact.address"}, []string{"essential.service.payment_processing"}, []string{"api"}, []string{"NL", "IE", "BE"}),
 		}},
-	{ID: "mailwave", Name: "Mailwave Inc.", Kind: "processor", Status: "approved",
+	{ID: "mailwave", Name: "Mailwave Inc.", Kind: "processor", Status: "approved", Tags: []string{"marketing"},
 		Domains:   []string{"mailwave.io"},
 		RiskNotes: "US processor under the EU-US Data Privacy Framework; SCCs signed as fallback.",
 		Agreements: []Agreement{
 			agreement("DPA-2024-002", "2024-02-01", "2027-01-31", []string{"user.contact.email", "user.contact.phone_number", "user.name"}, []string{"essential.service.notifications", "marketing.communications.email"}, []string{"api"}, []string{"IE", "US"}),
 		}},
-	{ID: "adnexa", Name: "Adnexa Advertising GmbH", Kind: "partner", Status: "approved",
+	{ID: "adnexa", Name: "Adnexa Advertising GmbH", Kind: "partner", Status: "approved", Tags: []string{"advertiser"},
 		Domains:   []string{"adnexa.com"},
-		RiskNotes: "Joint controller for audience matching; hashed e-mail only, consented customers only.",
+		RiskNotes: "Joint controller for audience matching; hashed e-mail only, consented customers only. The 2025 JCA also lists precise location (signed by marketing without privacy review); the privacy statement forbids sharing it with advertisers.",
 		Agreements: []Agreement{
-			agreement("JCA-2025-006", "2025-02-01", "2026-12-31", []string{"user.contact.email", "user.demographic.age_range", "user.behavior.purchase_history", "user.unique_id"}, []string{"marketing.advertising.third_party"}, []string{"api"}, []string{"DE", "IE"}),
+			agreement("JCA-2025-006", "2025-02-01", "2026-12-31", []string{"user.contact.email", "user.demographic.age_range", "user.behavior.purchase_history", "user.unique_id", "user.location.precise"}, []string{"marketing.advertising.third_party"}, []string{"api"}, []string{"DE", "IE"}),
 		}},
-	{ID: "shipright-logistics", Name: "ShipRight Logistik GmbH", Kind: "processor", Status: "approved",
+	{ID: "shipright-logistics", Name: "ShipRight Logistik GmbH", Kind: "processor", Status: "approved", Tags: []string{"logistics"},
 		Domains: []string{"shipright.de"},
 		Agreements: []Agreement{
 			agreement("DPA-2022-044", "2022-06-01", "2026-05-31", []string{"user.name", "user.contact.address", "user.contact.phone_number"}, []string{"essential.service.operations"}, []string{"sftp", "api"}, []string{"DE", "PL"}),
 		}},
-	{ID: "helix-labs", Name: "Helix Labordiagnostik GmbH", Kind: "processor", Status: "approved",
+	{ID: "helix-labs", Name: "Helix Labordiagnostik GmbH", Kind: "processor", Status: "approved", Tags: []string{"health"},
 		Domains:   []string{"helix-labs.de"},
 		RiskNotes: "Health data: transfers over SFTP only, encrypted at rest; annual audit.",
 		Agreements: []Agreement{
 			agreement("DPA-2023-012", "2023-01-01", "2027-12-31", []string{"user.unique_id", "user.health_and_medical", "user.name"}, []string{"essential.service"}, []string{"sftp"}, []string{"DE"}),
 		}},
-	{ID: "payrollpro", Name: "PayrollPro Services GmbH", Kind: "processor", Status: "approved",
+	{ID: "payrollpro", Name: "PayrollPro Services GmbH", Kind: "processor", Status: "approved", Tags: []string{"payroll"},
 		Domains: []string{"payrollpro.de"},
 		Agreements: []Agreement{
 			agreement("DPA-2021-019", "2021-01-01", "2027-12-31", []string{"user.name", "user.financial.bank_account", "user.government_id"}, []string{"employment.payroll"}, []string{"sftp"}, []string{"DE"}),
 		}},
-	{ID: "kessler-roth-audit", Name: "Kessler & Roth Wirtschaftsprüfung", Kind: "partner", Status: "approved",
+	{ID: "kessler-roth-audit", Name: "Kessler & Roth Wirtschaftsprüfung", Kind: "partner", Status: "approved", Tags: []string{"auditor"},
 		Domains: []string{"kessler-roth.de"},
 		Agreements: []Agreement{
 			agreement("ENG-2025-003", "2025-01-01", "2026-06-30", []string{"user.name", "user.financial", "user.behavior.purchase_history"}, []string{"legal.compliance"}, []string{"sftp", "https"}, []string{"DE"}),
@@ -180,30 +186,49 @@ var partnerSpecs = []Partner{
 		Agreements: []Agreement{
 			agreement("IGA-2023-001", "2023-07-01", "2028-06-30", []string{"user.name", "user.contact.email", "user.account", "user.financial.credit_card"}, []string{"essential.service"}, []string{"api"}, []string{"GB"}),
 		}},
-	{ID: "lda-berlin", Name: "Berliner Beauftragte für Datenschutz und Informationsfreiheit", Kind: "authority", Status: "approved",
+	{ID: "lda-berlin", Name: "Berliner Beauftragte für Datenschutz und Informationsfreiheit", Kind: "authority", Status: "approved", Tags: []string{"supervisory"},
 		Domains:   []string{"datenschutz-berlin.de"},
 		RiskNotes: "Supervisory authority: disclosures on request under Art. 58 GDPR, logged by the privacy office.",
 		Agreements: []Agreement{
 			agreement("GDPR-ART58", "2018-05-25", "2099-12-31", []string{"user"}, []string{"legal.compliance"}, []string{"https", "email"}, []string{"DE"}),
 		}},
-	{ID: "surveyly", Name: "Surveyly Inc.", Kind: "processor", Status: "under_review",
+	{ID: "surveyly", Name: "Surveyly Inc.", Kind: "processor", Status: "under_review", Tags: []string{"research"},
 		Domains:   []string{"surveyly.com"},
 		RiskNotes: "Vendor assessment open (VA-2026-011); no transfers before approval.",
 		Agreements: []Agreement{
 			agreement("DPA-2026-DRAFT-03", "2026-04-01", "2027-03-31", []string{"user.demographic", "user.contact.email"}, []string{"analytics.reporting"}, []string{"api"}, []string{"US"}),
 		}},
-	{ID: "clickharbor", Name: "ClickHarbor Media Ltd", Kind: "partner", Status: "suspended",
+	{ID: "clickharbor", Name: "ClickHarbor Media Ltd", Kind: "partner", Status: "suspended", Tags: []string{"advertiser"},
 		Domains:   []string{"clickharbor.net"},
 		RiskNotes: "Suspended 2025-10: audit found an unannounced sub-processor outside the EEA.",
 		Agreements: []Agreement{
 			agreement("JCA-2024-010", "2024-03-01", "2027-02-28", []string{"user.unique_id", "user.behavior"}, []string{"marketing.advertising.third_party"}, []string{"api"}, []string{"IE"}),
 		}},
-	{ID: "leadmagnet-data", Name: "LeadMagnet Data Solutions", Kind: "partner", Status: "revoked",
+	{ID: "leadmagnet-data", Name: "LeadMagnet Data Solutions", Kind: "partner", Status: "revoked", Tags: []string{"advertiser", "data_broker"},
 		Domains:   []string{"leadmagnet-data.com"},
 		RiskNotes: "Resold customer lists to data brokers (incident INC-2024-117); contract terminated 2024-11-30.",
 		Agreements: []Agreement{
 			agreement("DSA-2023-022", "2023-02-01", "2024-11-30", []string{"user.contact", "user.name"}, []string{"marketing.advertising.third_party"}, []string{"sftp"}, []string{"US"}),
 		}},
+	{ID: "brightcall", Name: "BrightCall Contact Services, Lda.", Kind: "processor", Status: "approved",
+		Domains:   []string{"brightcall.pt"},
+		RiskNotes: "Overflow call centre for customer care; the DPA expired on 2025-12-31 and its renewal is with procurement (PRC-2026-007): no transfers until it is signed.",
+		Agreements: []Agreement{
+			agreement("DPA-2022-008", "2022-04-01", "2025-12-31", []string{"user.name", "user.contact", "user.account"}, []string{"essential.service.operations.support"}, []string{"sftp"}, []string{"PT"}),
+		}},
+	{ID: "linguaflow", Name: "LinguaFlow Übersetzungen GmbH", Kind: "processor", Status: "approved",
+		Domains:   []string{"linguaflow.de"},
+		RiskNotes: "Translation of support tickets; DPA signed 2026-02-10, effective 2027-07-01 after the pilot: no personal data before then.",
+		Agreements: []Agreement{
+			agreement("DPA-2026-044", "2027-07-01", "2030-06-30", []string{"user.name", "user.contact.email", "user.account"}, []string{"essential.service.operations.support"}, []string{"https", "sftp"}, []string{"DE"}),
+		}},
+}
+
+// reservedCountries lists, per agreement ref, destination countries the
+// agreement allows but normal traffic never uses, so that a first share to
+// such a country is a new term (the first_seen_country scenario).
+var reservedCountries = map[string][]string{
+	"DPA-2023-031": {"BE"}, // PayFlux's Brussels data centre, added by amendment
 }
 
 func agreement(ref, from, to string, cats, uses, channels, countries []string) Agreement {

@@ -21,6 +21,15 @@
 // of its valid agreements (categories, uses, channels, countries) or to the
 // data subject.
 //
+// Config.Scenario selects the stream: the foundation's single day (the
+// default, unchanged byte for byte), or ScenarioFull: eight days whose
+// first seven are a learning period of normal traffic only (a working
+// week with a campaign day and a month-end close at 2.5 times the
+// departments' volume, then a weekend), in which every actor performs each
+// of its habitual data moves at least once on its first working hour, and
+// whose last day (Monday 2026-03-02 by default) carries an incident for
+// every built-in detection (FullIncidentPlan) amid normal traffic.
+//
 // The same Config always yields the same bytes. The package deliberately
 // does not know the rules or the decoder: tests check it against them.
 // A Generator is not safe for concurrent use.
@@ -58,9 +67,16 @@ type Config struct {
 	// Default false.
 	Incidents bool
 	// IncidentPlan lists the incidents to inject (when Incidents is true),
-	// each at an offset from Start that must lie within Duration. Default
-	// DefaultIncidentPlan() filtered to the specs that fall within Duration.
+	// each at an offset from Start that must lie within Duration. Default:
+	// the scenario's plan (DefaultIncidentPlan() for the foundation,
+	// FullIncidentPlan(days) for the full scenario) filtered to the specs
+	// that fall within Duration.
 	IncidentPlan []IncidentSpec
+	// Scenario selects the kind of stream: ScenarioFoundation (default),
+	// one day with four incidents, or ScenarioFull, several days with a
+	// learning period, seasonal peaks and an incident for every built-in
+	// detection on the last day. See Scenario.
+	Scenario Scenario
 }
 
 // DefaultStart is the default start of the simulated period: a Monday.
@@ -85,18 +101,31 @@ const (
 
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
+	if c.Scenario == "" {
+		c.Scenario = ScenarioFoundation
+	}
+	full := c.Scenario == ScenarioFull
 	if c.Seed == 0 {
 		c.Seed = DefaultSeed
 	}
 	if c.Start.IsZero() {
 		c.Start = DefaultStart
+		if full {
+			c.Start = DefaultFullStart
+		}
 	}
 	c.Start = c.Start.UTC()
 	if c.Duration == 0 {
 		c.Duration = DefaultDuration
+		if full {
+			c.Duration = DefaultFullDays * 24 * time.Hour
+		}
 	}
 	if c.Events == 0 {
 		c.Events = DefaultEvents
+		if full {
+			c.Events = DefaultEvents * max(1, int(c.Duration/(24*time.Hour)))
+		}
 	}
 	if c.Employees == 0 {
 		c.Employees = DefaultEmployees
@@ -108,7 +137,11 @@ func (c Config) withDefaults() Config {
 		c.Customers = DefaultCustomers
 	}
 	if c.Incidents && c.IncidentPlan == nil {
-		for _, s := range DefaultIncidentPlan() {
+		plan := DefaultIncidentPlan()
+		if full {
+			plan = FullIncidentPlan(c.days())
+		}
+		for _, s := range plan {
 			if s.At < c.Duration {
 				c.IncidentPlan = append(c.IncidentPlan, s)
 			}
@@ -132,6 +165,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("services %d: must be at least %d", c.Services, MinServices)
 	case c.Customers < 1000:
 		return fmt.Errorf("customers %d: must be at least 1000", c.Customers)
+	case c.Scenario != ScenarioFoundation && c.Scenario != ScenarioFull:
+		return fmt.Errorf("scenario %q: must be %q or %q", c.Scenario, ScenarioFoundation, ScenarioFull)
+	case c.Scenario == ScenarioFull && c.Duration < 48*time.Hour:
+		return fmt.Errorf("duration %s: the full scenario needs at least 48h (a learning day, then the incident day)", c.Duration)
 	}
 	if c.Incidents {
 		for i, s := range c.IncidentPlan {
@@ -141,10 +178,18 @@ func (c Config) Validate() error {
 			if s.At < 0 || s.At >= c.Duration {
 				return fmt.Errorf("incident %d (%s): at %s lies outside the duration %s", i, s.Kind, s.At, c.Duration)
 			}
+			if check := scenarioChecks[s.Kind]; check != nil {
+				if err := check(c.Start.Add(s.At)); err != nil {
+					return fmt.Errorf("incident %d (%s): %w", i, s.Kind, err)
+				}
+			}
 		}
 	}
 	return nil
 }
+
+// days is the number of whole simulated days (at least 1).
+func (c Config) days() int { return max(1, int(c.Duration/(24*time.Hour))) }
 
 // Generator produces the stream. Build it with New; it is not safe for
 // concurrent use.
@@ -172,14 +217,22 @@ func New(c Config) (*Generator, error) {
 	g.partners = g.w.partnerFile()
 	g.bg.init(g.w, c)
 	g.specials = g.w.batchJobs(c)
+	var statuses []SubjectMessage // the incidents' own subject statuses
 	if c.Incidents {
 		for i, s := range c.IncidentPlan {
-			g.incidents = append(g.incidents, g.w.inject(c, i, s, &g.specials))
+			g.incidents = append(g.incidents, g.w.inject(c, &g.bg, i, s, &g.specials, &statuses))
 		}
+	}
+	if c.Scenario == ScenarioFull {
+		g.specials = append(g.specials, g.w.habits(c)...)
 	}
 	sortEvents(g.specials)
 	slices.SortStableFunc(g.incidents, func(a, b Incident) int { return a.Start.Compare(b.Start) })
 	g.subjects = g.w.subjectStatuses(c)
+	if len(statuses) > 0 {
+		g.subjects = append(g.subjects, statuses...)
+		slices.SortStableFunc(g.subjects, func(a, b SubjectMessage) int { return a.Time.Compare(b.Time) })
+	}
 	return g, nil
 }
 
@@ -228,8 +281,13 @@ func (g *Generator) Partners() *PartnerFile { return g.partners }
 // SubjectStatuses returns a small stream of subject status changes for the
 // subjects topic, in time order. The subjects named there never appear in
 // normal shares, so a rule on opted-out subjects stays quiet on normal
-// traffic.
+// traffic; only the subject_opted_out and subject_closed incidents share
+// data of subjects whose status changed earlier (Incident.Subjects).
 func (g *Generator) SubjectStatuses() []SubjectMessage { return g.subjects }
+
+// Peaks returns the seasonal peak days of the period (full scenario only):
+// days on which some departments work at a multiple of their usual volume.
+func (g *Generator) Peaks() []Peak { return g.bg.peakList() }
 
 // SubjectMessage is one message of the subjects topic.
 type SubjectMessage struct {

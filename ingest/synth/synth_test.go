@@ -33,9 +33,10 @@ type tev struct {
 	Type    string    `json:"type"`
 	Action  string    `json:"action"`
 	Actor   struct {
-		ID   string `json:"id"`
-		Kind string `json:"kind"`
-		Role string `json:"role"`
+		ID         string `json:"id"`
+		Kind       string `json:"kind"`
+		Role       string `json:"role"`
+		Department string `json:"department"`
 	} `json:"actor"`
 	Source struct {
 		System  string `json:"system"`
@@ -59,6 +60,9 @@ type tev struct {
 	} `json:"channel"`
 	Purpose string `json:"purpose"`
 	Outcome string `json:"outcome"`
+	Request struct {
+		Ticket string `json:"ticket"`
+	} `json:"request"`
 }
 
 func (e *tev) records() int64 {
@@ -182,6 +186,10 @@ func TestDeterministic(t *testing.T) {
 	c.Seed = 8
 	if digest(t, c, 1<<30) == a {
 		t.Fatal("different seeds gave the same stream")
+	}
+	full := synth.Config{Scenario: synth.ScenarioFull, Seed: 7, Events: 40_000, Incidents: true}
+	if digest(t, full, 1<<30) != digest(t, full, 1<<30) {
+		t.Fatal("same full config gave different streams")
 	}
 }
 

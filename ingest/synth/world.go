@@ -2,6 +2,7 @@ package synth
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ type world struct {
 	groups    []*shiftGroup
 	partners  map[string]*partnerRT
 	pfile     *PartnerFile
+	used      map[*actor]bool // employees already cast in an incident
 }
 
 // dataset is a datasetSpec with its precomputed JSON fragments.
@@ -43,10 +45,11 @@ type actor struct {
 	ip        string
 	ua        string
 	weight    float64
-	actorJSON []byte // "actor":{...}
-	attrJSON  []byte // "attributes":{...} for services, nil for users
-	hour      int64  // clock hour of hourRecs
-	hourRecs  int64  // records moved in that hour
+	group     *shiftGroup // employees only
+	actorJSON []byte      // "actor":{...}
+	attrJSON  []byte      // "attributes":{...} for services, nil for users
+	hour      int64       // clock hour of hourRecs
+	hourRecs  int64       // records moved in that hour
 }
 
 // roleRT is a role with its activities resolved.
@@ -80,8 +83,11 @@ type shareOpt struct {
 	cats     []string
 	domains  []string // per channel
 	channels []string
-	purpose  string
-	legal    string
+	// countries are the agreement's countries that normal traffic uses
+	// (all but reservedCountries).
+	countries []string
+	purpose   string
+	legal     string
 }
 
 // shiftGroup is a set of employees with the same location and shift; the
@@ -103,10 +109,11 @@ func buildWorld(c Config) *world {
 		customers: c.Customers,
 		datasets:  map[string]*dataset{},
 		partners:  map[string]*partnerRT{},
+		used:      map[*actor]bool{},
 	}
 	pops := map[string]int{
 		"customer": c.Customers, "prospect": 400_000, "employee": c.Employees,
-		"job_applicant": 60_000, "patient": 310_000,
+		"job_applicant": 60_000, "patient": 310_000, "child": 45_000,
 	}
 	for _, s := range datasetSpecs {
 		d := &dataset{datasetSpec: s, prefix: subjectPrefix[s.skind], nSubj: pops[s.skind]}
@@ -214,6 +221,7 @@ func buildWorld(c Config) *world {
 			w.groups = append(w.groups, g)
 		}
 		g.members = append(g.members, a)
+		a.group = g
 	}
 	for _, g := range w.groups {
 		ws := make([]float64, len(g.members))
@@ -336,29 +344,45 @@ func newShareOpt(p *partnerRT, ag *Agreement, ds *dataset) *shareOpt {
 		return nil
 	}
 	o := &shareOpt{ag: ag, p: p, cats: cats, catJSON: catArray(cats), channels: ag.Channels, purpose: ag.Uses[0]}
-	for _, ch := range ag.Channels {
-		d := p.Domains[0]
-		switch ch {
-		case "sftp":
-			d = "sftp." + d
-		case "api":
-			d = "api." + d
-		case "email":
-			d = "mail." + d
+	for _, c := range ag.Countries {
+		if !slices.Contains(reservedCountries[ag.Ref], c) {
+			o.countries = append(o.countries, c)
 		}
-		o.domains = append(o.domains, d)
 	}
-	switch p.Kind {
-	case "processor":
-		o.legal = "contract"
-	case "authority":
-		o.legal = "legal_obligation"
-	case "affiliate":
-		o.legal = "legitimate_interests"
-	default:
-		o.legal = "consent"
+	for _, ch := range ag.Channels {
+		o.domains = append(o.domains, channelDomain(&p.Partner, ch))
 	}
+	o.legal = legalBasisFor(p.Kind)
 	return o
+}
+
+// channelDomain is the host a partner receives data on over a channel:
+// sftp.<domain>, api.<domain>, mail.<domain>, or the domain itself.
+func channelDomain(p *Partner, ch string) string {
+	d := p.Domains[0]
+	switch ch {
+	case "sftp", "ftp":
+		return ch + "." + d
+	case "api":
+		return "api." + d
+	case "email":
+		return "mail." + d
+	}
+	return d
+}
+
+// legalBasisFor is the legal basis the company claims for shares to a kind
+// of partner.
+func legalBasisFor(kind string) string {
+	switch kind {
+	case "processor":
+		return "contract"
+	case "authority":
+		return "legal_obligation"
+	case "affiliate":
+		return "legitimate_interests"
+	}
+	return "consent"
 }
 
 // coversAny reports whether one of the dotted names in list equals name or
@@ -400,11 +424,21 @@ func (w *world) dataset(system, name string) *dataset {
 
 // pickEmployee picks an employee with the role, preferring the location
 // (empty: any); it falls back to any employee with the role, then to any
-// employee.
+// employee. Employees already cast in an incident are passed over while
+// others qualify, so that incidents do not share actors.
 func (w *world) pickEmployee(rng *rand.Rand, role, loc string) *actor {
+	a := w.pickEmployeeFrom(rng, role, loc, true)
+	if a == nil {
+		a = w.pickEmployeeFrom(rng, role, loc, false)
+	}
+	w.used[a] = true
+	return a
+}
+
+func (w *world) pickEmployeeFrom(rng *rand.Rand, role, loc string, fresh bool) *actor {
 	var exact, withRole []*actor
 	for _, e := range w.employees {
-		if e.role.name != role {
+		if e.role.name != role || (fresh && w.used[e]) {
 			continue
 		}
 		withRole = append(withRole, e)
@@ -417,6 +451,8 @@ func (w *world) pickEmployee(rng *rand.Rand, role, loc string) *actor {
 		return exact[rng.IntN(len(exact))]
 	case len(withRole) > 0:
 		return withRole[rng.IntN(len(withRole))]
+	case fresh:
+		return nil
 	}
 	return w.employees[rng.IntN(len(w.employees))]
 }

@@ -86,6 +86,7 @@ type genFlags struct {
 	invalid     int
 	partnersOut string
 	noIncidents bool
+	scenario    string
 }
 
 func (g *genFlags) register(fs *flag.FlagSet) {
@@ -95,6 +96,8 @@ func (g *genFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&g.invalid, "invalid", 3, "invalid messages to mix in (they must reach the dead-letter topic)")
 	fs.StringVar(&g.partnersOut, "partners-out", "", "also write the generator's partner registry to this file")
 	fs.BoolVar(&g.noIncidents, "no-incidents", false, "generate normal traffic only")
+	fs.StringVar(&g.scenario, "scenario", string(synth.ScenarioFoundation),
+		"foundation: one day with four incidents; full: eight days (seven to learn from) with an incident for every built-in detection on the last")
 }
 
 // generator builds the synthetic generator from the flags.
@@ -168,8 +171,8 @@ func cmdGen(ctx context.Context, args []string, env func(string) string, stdout 
 	return nil
 }
 
-// produce writes the generator's events (and invalid poison messages) to
-// the events topic, and its subject statuses to the subjects topic.
+// produce writes the generator's subject statuses to the subjects topic,
+// then its events (and invalid poison messages) to the events topic.
 func produce(ctx context.Context, cfg *Config, gen *synth.Generator, invalid int, progress func(sent, total int, rate float64)) (int, error) {
 	w := &kafkago.Writer{
 		Addr: kafkago.TCP(cfg.Kafka.Brokers...), Transport: kafka.NewTransport(), Topic: cfg.Kafka.EventsTopic,
@@ -177,6 +180,18 @@ func produce(ctx context.Context, cfg *Config, gen *synth.Generator, invalid int
 		BatchSize: 2000, BatchTimeout: 5 * time.Millisecond, // BatchBytes keeps its 1 MiB default: the broker's message.max.bytes
 	}
 	defer w.Close()
+	// Subject statuses first: an opt-out must be known before the shares
+	// that concern it (the two topics are consumed independently).
+	if cfg.Kafka.SubjectsTopic != "" {
+		sw := &kafkago.Writer{
+			Addr: kafkago.TCP(cfg.Kafka.Brokers...), Transport: kafka.NewTransport(), Topic: cfg.Kafka.SubjectsTopic,
+			Balancer: &kafkago.Hash{}, RequiredAcks: kafkago.RequireAll, BatchTimeout: 5 * time.Millisecond,
+		}
+		defer sw.Close()
+		if err := synth.ProduceSubjects(ctx, sw, gen); err != nil {
+			return 0, fmt.Errorf("produce subject statuses: %w", err)
+		}
+	}
 	start := time.Now()
 	total := gen.Total()
 	err := synth.Produce(ctx, w, gen, total, func(sent int) {
@@ -190,16 +205,6 @@ func produce(ctx context.Context, cfg *Config, gen *synth.Generator, invalid int
 	if invalid > 0 {
 		if err := w.WriteMessages(ctx, poison(invalid)...); err != nil {
 			return 0, fmt.Errorf("produce invalid messages: %w", summarize(err))
-		}
-	}
-	if cfg.Kafka.SubjectsTopic != "" {
-		sw := &kafkago.Writer{
-			Addr: kafkago.TCP(cfg.Kafka.Brokers...), Transport: kafka.NewTransport(), Topic: cfg.Kafka.SubjectsTopic,
-			Balancer: &kafkago.Hash{}, RequiredAcks: kafkago.RequireAll, BatchTimeout: 5 * time.Millisecond,
-		}
-		defer sw.Close()
-		if err := synth.ProduceSubjects(ctx, sw, gen); err != nil {
-			return 0, fmt.Errorf("produce subject statuses: %w", err)
 		}
 	}
 	return total, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -158,9 +159,14 @@ func report(ctx context.Context, out io.Writer, cfg *Config, incidents []synth.I
 	for _, inc := range incidents {
 		hit := -1
 		for i, a := range alerts {
-			if a.rule == string(inc.Kind) && a.actor == inc.Actor {
+			if a.actor != inc.Actor {
+				continue
+			}
+			if a.rule == string(inc.Kind) {
 				hit = i
 				matched[i] = true
+			} else if slices.Contains(inc.Also, synth.IncidentKind(a.rule)) {
+				matched[i] = true // another rule rightly firing on the same events
 			}
 		}
 		mark := "MISSED"

@@ -1,7 +1,9 @@
 package rules
 
 import (
+	"math"
 	"strings"
+	"unsafe"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
@@ -10,6 +12,7 @@ import (
 	"github.com/google/cel-go/interpreter"
 
 	"github.com/custos-privacy/custos/ingest/event"
+	"github.com/custos-privacy/custos/rules/consent"
 	"github.com/custos-privacy/custos/rules/partner"
 )
 
@@ -54,8 +57,26 @@ const (
 	fRequestUserAgent
 	fAttributes
 	fTransferGaps
+	// Derived fields: computed from the event and the engine's partner
+	// registry, policy and consent registry, lazily and at most once per
+	// event (see derived.go).
+	fTransferFinding
+	fTransferReason
+	fTransferPartner
+	fTransferPartnerName
+	fTransferAgreement
+	fTransferUncovered
+	fChannelCleartext
+	fPolicyViolations
+	fPolicyPromise
+	fPolicyReason
+	fConsentOptedOut
+	fConsentClosed
 	numFields
 )
+
+// firstDerived is the first field whose value needs more than the event.
+const firstDerived = fTransferFinding
 
 // eventField describes one field: its path below "event." and CEL type.
 type eventField struct {
@@ -105,6 +126,18 @@ var eventFields = [numFields]eventField{
 	fRequestUserAgent:    {"request.user_agent", cel.StringType, "the client user agent"},
 	fAttributes:          {"attributes", cel.MapType(cel.StringType, cel.StringType), "the producer's free string map"},
 	fTransferGaps:        {"transfer.gaps", stringList, "what the recipient's agreements do not cover: category, use, channel, country, not_yet_valid, expired, no_agreement, unknown_partner; empty when covered or not a third-party share"},
+	fTransferFinding:     {"transfer.finding", cel.StringType, "the partner registry's verdict on a share to a third party: unknown_recipient, recipient_not_approved, no_agreement, agreement_expired, agreement_not_yet_valid, agreement_category, agreement_use, agreement_channel or agreement_country; \"\" when the share is covered, or the event is not a third-party share"},
+	fTransferReason:      {"transfer.reason", cel.StringType, "transfer.finding in words, naming the partner, agreement and uncovered values; \"\" without a finding"},
+	fTransferPartner:     {"transfer.partner", cel.StringType, "the id of the partner the recipient of a third-party share resolves to (by domain, else id); \"\" when unknown or not a third-party share"},
+	fTransferPartnerName: {"transfer.partner_name", cel.StringType, "the name of that partner; \"\" when unknown"},
+	fTransferAgreement:   {"transfer.agreement", cel.StringType, "the reference of the agreement that covers the share or, with a finding, of the closest one; \"\" when none"},
+	fTransferUncovered:   {"transfer.uncovered", stringList, "the values behind transfer.finding: the categories not covered, or the one use, channel or country"},
+	fChannelCleartext:    {"channel.cleartext", cel.BoolType, "personal data (at least one category) went by email, ftp or http without channel.encrypted: true, whoever received it"},
+	fPolicyViolations:    {"policy.violations", stringList, "the ids of the privacy-statement promises (rules.policy) the event breaks, in file order"},
+	fPolicyPromise:       {"policy.promise", cel.StringType, "the id of the first promise the event breaks; \"\" when none"},
+	fPolicyReason:        {"policy.reason", cel.StringType, "what in the event breaks that promise; \"\" when none"},
+	fConsentOptedOut:     {"consent.opted_out", cel.IntType, "how many of data.subjects had opted out of the event's purpose at the event's time (subjects topic)"},
+	fConsentClosed:       {"consent.closed", cel.IntType, "how many of data.subjects had closed their account at the event's time (subjects topic)"},
 }
 
 // fieldByVar maps "event.<path>" to its field.
@@ -202,6 +235,11 @@ type activation struct {
 	mval   []ref.Val
 	gaps   ref.Val
 	gapGen uint32
+	lazy   lazy // verdict, policy violations and consent counts
+	// consent, when set, replaces the engine's consent registry (rule
+	// test cases each use their own).
+	consent *consent.Registry
+	names   [64]nameSlot // see lookup
 }
 
 var _ interpreter.Activation = (*activation)(nil)
@@ -212,26 +250,65 @@ func (a *activation) reset(ev *event.Event) {
 	if a.gen == 0 { // wrapped: forget every cached value
 		clear(a.mgen)
 		a.gapGen = 0
+		a.lazy = lazy{}
 		a.gen = 1
 	}
 }
 
 // ResolveName implements interpreter.Activation.
 func (a *activation) ResolveName(name string) (any, bool) {
-	if f, ok := fieldByVar[name]; ok {
-		return a.field(f), true
+	id := a.lookup(name)
+	switch {
+	case id == nameUnknown:
+		return nil, false
+	case id >= 0:
+		return a.field(fieldID(id)), true
 	}
-	if i, ok := a.eng.macroIdx[name]; ok {
-		if a.mgen[i] != a.gen {
-			v, _, err := a.eng.macros[i].prg.Eval(a)
-			if err != nil {
-				v = types.WrapErr(err)
-			}
-			a.mval[i], a.mgen[i] = v, a.gen
+	return a.macro(int(-id - 1)), true
+}
+
+// macro returns the value of macro i for the current event, evaluating it
+// at most once per event.
+func (a *activation) macro(i int) ref.Val {
+	if a.mgen[i] != a.gen {
+		v, _, err := a.eng.macros[i].prg.Eval(a)
+		if err != nil {
+			v = types.WrapErr(err)
 		}
-		return a.mval[i], true
+		a.mval[i], a.mgen[i] = v, a.gen
 	}
-	return nil, false
+	return a.mval[i]
+}
+
+// nameUnknown is the lookup result of a name that is neither a field nor a
+// macro.
+const nameUnknown = math.MinInt32
+
+// nameSlot is one entry of the activation's name cache.
+type nameSlot struct {
+	name string
+	id   int32 // field id, or -(macro index + 1), or nameUnknown
+}
+
+// lookup resolves a variable name to a field id (>= 0) or a macro
+// (-(index + 1)). CEL passes the same few name strings, taken from the
+// compiled programs, for every event: a small cache indexed by the
+// string's address answers most lookups with one comparison, which is
+// usually a pointer comparison, instead of hashing the name twice.
+func (a *activation) lookup(name string) int32 {
+	p := uintptr(unsafe.Pointer(unsafe.StringData(name)))
+	slot := &a.names[(p>>3^p>>11)%uintptr(len(a.names))]
+	if slot.name == name && name != "" {
+		return slot.id
+	}
+	id := int32(nameUnknown)
+	if f, ok := fieldByVar[name]; ok {
+		id = int32(f)
+	} else if i, ok := a.eng.macroIdx[name]; ok {
+		id = int32(-i - 1)
+	}
+	slot.name, slot.id = name, id
+	return id
 }
 
 // Parent implements interpreter.Activation.
@@ -270,6 +347,9 @@ func (a *activation) field(f fieldID) ref.Val {
 			a.gaps, a.gapGen = types.NewStringList(types.DefaultTypeAdapter, transferGaps(a.eng.reg, ev)), a.gen
 		}
 		return a.gaps
+	}
+	if f >= firstDerived {
+		return a.derived(f)
 	}
 	return types.String(stringField(ev, f))
 }

@@ -11,8 +11,10 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 
+	"github.com/custos-privacy/custos/rules/consent"
 	"github.com/custos-privacy/custos/rules/internal/strictyaml"
 	"github.com/custos-privacy/custos/rules/partner"
+	"github.com/custos-privacy/custos/rules/policy"
 )
 
 // Options are what an engine needs besides its rule files.
@@ -20,6 +22,13 @@ type Options struct {
 	// Registry is the partner registry the partner.* functions and
 	// event.transfer.gaps look up (nil: no partner is known).
 	Registry *partner.Registry
+	// Policy is the privacy statement event.policy.* and policy.text check
+	// (nil: no promises).
+	Policy *policy.Policy
+	// Consent is the subjects' consent and account status event.consent.*
+	// reads (nil: no subject has a status). It is shared and keeps
+	// changing: reloading the rules passes the same registry on.
+	Consent *consent.Registry
 }
 
 // Load builds an engine from the shipped rules and the rule files of dir
@@ -70,13 +79,14 @@ func Compile(srcs []Source, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{reg: opts.Registry, files: files, byID: map[string]*rule{}, macroIdx: map[string]int{}}
+	e := &Engine{reg: opts.Registry, pol: opts.Policy, consent: opts.Consent, files: files, byID: map[string]*rule{}, macroIdx: map[string]int{}}
 	envOpts := []cel.EnvOption{cel.CrossTypeNumericComparisons(true)}
 	for i := range eventFields {
 		f := &eventFields[i]
 		envOpts = append(envOpts, cel.VariableWithDoc("event."+f.path, f.typ, f.doc))
 	}
 	envOpts = append(envOpts, celFunctions(opts.Registry)...)
+	envOpts = append(envOpts, policyFunctions(opts.Policy)...)
 	for _, l := range lists {
 		envOpts = append(envOpts, cel.Constant(l.Name, stringList, types.NewStringList(types.DefaultTypeAdapter, l.Items)))
 	}
@@ -121,6 +131,7 @@ func Compile(srcs []Source, opts Options) (*Engine, error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	e.addGuards()
 	e.finish()
 	return e, nil
 }
@@ -246,7 +257,7 @@ func (e *Engine) compileBool(file string, p pos, what, expr string) (cel.Program
 
 func (e *Engine) compileRule(spec *Rule) (*rule, strictyaml.Errors) {
 	var errs strictyaml.Errors
-	ru := &rule{Rule: spec, window: int64(spec.Window), lateness: int64(spec.AllowedLateness),
+	ru := &rule{Rule: spec, eng: e, window: int64(spec.Window), lateness: int64(spec.AllowedLateness),
 		suppress: int64(spec.Suppress), learning: int64(spec.Learning), retention: int64(DefaultTermRetention),
 		threshold: spec.Threshold, evidence: spec.Evidence}
 	if ru.evidence < 0 {
@@ -281,7 +292,7 @@ func (e *Engine) compileRule(spec *Rule) (*rule, strictyaml.Errors) {
 		f, _ := fieldByPath(t)
 		ru.terms = append(ru.terms, f)
 	}
-	if spec.Kind == KindThreshold {
+	if spec.Kind == KindThreshold || spec.Kind == KindBaseline {
 		m := aggPattern.FindStringSubmatch(spec.Aggregate)
 		switch {
 		case m[1] == "count":
@@ -294,7 +305,12 @@ func (e *Engine) compileRule(spec *Rule) (*rule, strictyaml.Errors) {
 			ru.agg = aggDistinct
 			ru.distinct, _ = fieldByPath(m[3])
 		}
-		ru.width = ru.window / Buckets
+		if spec.Kind == KindThreshold {
+			ru.width = ru.window / Buckets
+		}
+	}
+	if spec.Kind == KindBaseline {
+		e.compileBaseline(ru)
 	}
 	tmpl, err := template.New(spec.ID).Funcs(summaryFuncs).Option("missingkey=error").Parse(spec.Summary)
 	if err != nil {

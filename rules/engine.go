@@ -11,7 +11,9 @@ import (
 	"github.com/google/cel-go/common/types/ref"
 
 	"github.com/custos-privacy/custos/ingest/event"
+	"github.com/custos-privacy/custos/rules/consent"
 	"github.com/custos-privacy/custos/rules/partner"
+	"github.com/custos-privacy/custos/rules/policy"
 )
 
 // Rule ids of the shipped rules that the rest of Custos names.
@@ -50,6 +52,8 @@ const (
 // unchanged rules.
 type Engine struct {
 	reg        *partner.Registry
+	pol        *policy.Policy    // the privacy statement (Options.Policy)
+	consent    *consent.Registry // shared, mutable (Options.Consent)
 	files      []*File
 	env        *cel.Env
 	macros     []*compiledMacro
@@ -75,6 +79,7 @@ type exception struct {
 // rule is a compiled rule.
 type rule struct {
 	*Rule
+	eng        *Engine // for derived group_by fields
 	idx        int
 	cond       cel.Program
 	steps      []cel.Program
@@ -92,6 +97,9 @@ type rule struct {
 	threshold  int64
 	evidence   int
 	summary    *template.Template
+	peerBy     fieldID       // baseline: the peers field (noField: none)
+	seed       *BaselineSeed // baseline: how storage seeds its history
+	unseedable string        // baseline: why it cannot be seeded
 }
 
 // Files returns the parsed rule files the engine was built from.
@@ -108,6 +116,12 @@ func (e *Engine) Rules() []*Rule {
 
 // Registry returns the partner registry the engine looks up.
 func (e *Engine) Registry() *partner.Registry { return e.reg }
+
+// Policy returns the privacy statement the engine checks (nil: none).
+func (e *Engine) Policy() *policy.Policy { return e.pol }
+
+// Consent returns the consent registry the engine reads (nil: none).
+func (e *Engine) Consent() *consent.Registry { return e.consent }
 
 // Lookback is how much event time before a partition's newest stored
 // event the rules need to see again to rebuild their state after a
@@ -135,6 +149,7 @@ type State struct {
 	late       int64
 	suppressed int64
 	fired      map[string]int64 // alerts emitted per rule
+	base       *baselineInfo    // the baseline alert being written
 }
 
 // ruleState is the per-partition state of one rule.
@@ -166,6 +181,8 @@ func newRuleState(r *rule) ruleState {
 		return &firstSeenState{terms: map[uint64]int64{}, start: noSlot}
 	case KindSequence:
 		return &sequenceState{groups: map[string]*progress{}}
+	case KindBaseline:
+		return newBaselineState()
 	}
 	return nil
 }
@@ -191,7 +208,8 @@ func (s *State) Rebind(e *Engine) {
 
 func sameState(a, b *rule) bool {
 	return a.Kind == b.Kind && a.window == b.window && a.agg == b.agg && a.distinct == b.distinct &&
-		equalFields(a.groupBy, b.groupBy) && equalFields(a.terms, b.terms) && len(a.steps) == len(b.steps)
+		equalFields(a.groupBy, b.groupBy) && equalFields(a.terms, b.terms) && len(a.steps) == len(b.steps) &&
+		a.peerBy == b.peerBy
 }
 
 func equalFields(a, b []fieldID) bool {
@@ -331,6 +349,10 @@ func (s *State) eval(ev *event.Event, emit func(*Alert)) {
 			}
 		case KindSequence:
 			s.sequence(r, ev, t, emit)
+		case KindBaseline:
+			if s.test(r.cond) {
+				s.baselineAdd(r, ev, t, emit)
+			}
 		}
 	}
 }
@@ -364,14 +386,14 @@ func (s *State) excepted(r *rule, at time.Time) (applies bool, expired *Exceptio
 // own string and does not allocate.
 func groupKey(r *rule, ev *event.Event, buf []byte) (string, []byte) {
 	if len(r.groupBy) == 1 {
-		return stringField(ev, r.groupBy[0]), buf
+		return r.stringField(ev, r.groupBy[0]), buf
 	}
 	buf = buf[:0]
 	for i, f := range r.groupBy {
 		if i > 0 {
 			buf = append(buf, '|')
 		}
-		buf = append(buf, stringField(ev, f)...)
+		buf = append(buf, r.stringField(ev, f)...)
 	}
 	return string(buf), buf
 }

@@ -39,6 +39,9 @@ const (
 	// KindSequence: the steps of the rule happen in order, by the same
 	// group, within a window.
 	KindSequence Kind = "sequence"
+	// KindBaseline: a group's total over an event-time period (a day) is
+	// far above its own history or its peer group's (see Baseline).
+	KindBaseline Kind = "baseline"
 )
 
 // Defaults of rule settings a file leaves out.
@@ -214,6 +217,8 @@ type Rule struct {
 	Learning time.Duration
 	// Steps are a sequence rule's steps, in order.
 	Steps []Step
+	// Baseline are a baseline rule's settings.
+	Baseline *Baseline
 	// Exceptions are the rule's allow-list entries.
 	Exceptions []Exception
 	// Summary is a Go text/template of the alert text.
@@ -246,6 +251,10 @@ type TestStep struct {
 	Event map[string]any
 	// Expect are the alerts this event must raise; none when empty.
 	Expect []Expect
+	// Status, when set, makes the step a subject status message of the
+	// subjects topic (v1 JSON as YAML; time defaults to the step's time)
+	// instead of an event: it feeds the case's consent registry.
+	Status map[string]any
 	Line   int
 }
 
@@ -353,7 +362,7 @@ func posOf(v *yaml.Node) pos {
 
 func readRule(r *strictyaml.Reader, n *yaml.Node, file string) *Rule {
 	ru := &Rule{Enabled: true, File: file, Line: n.Line, Evidence: -1}
-	var kindNode, windowNode, latenessNode, aggNode, threshNode, termsNode, stepsNode, condNode *yaml.Node
+	var kindNode, windowNode, latenessNode, aggNode, threshNode, termsNode, stepsNode, condNode, baselineNode *yaml.Node
 	str := func(dst *string, what string) strictyaml.Field {
 		return strictyaml.Field{Read: func(v *yaml.Node) { *dst = r.String(v, what) }}
 	}
@@ -391,9 +400,9 @@ func readRule(r *strictyaml.Reader, n *yaml.Node, file string) *Rule {
 			kindNode = v
 			ru.Kind = Kind(r.String(v, "kind"))
 			switch ru.Kind {
-			case KindMatch, KindThreshold, KindFirstSeen, KindSequence:
+			case KindMatch, KindThreshold, KindFirstSeen, KindSequence, KindBaseline:
 			default:
-				r.Errorf(v, "invalid kind %q: want match, threshold, first_seen or sequence", ru.Kind)
+				r.Errorf(v, "invalid kind %q: want match, threshold, first_seen, sequence or baseline", ru.Kind)
 			}
 		}},
 		"enabled": {Read: func(v *yaml.Node) { ru.Enabled = r.Bool(v, "enabled") }},
@@ -468,6 +477,10 @@ func readRule(r *strictyaml.Reader, n *yaml.Node, file string) *Rule {
 				ru.Steps = append(ru.Steps, st)
 			})
 		}},
+		"baseline": {Read: func(v *yaml.Node) {
+			baselineNode = v
+			ru.Baseline = readBaseline(r, v)
+		}},
 		"exceptions": {Read: func(v *yaml.Node) {
 			r.Seq(v, "exceptions", func(_ int, xn *yaml.Node) {
 				ru.Exceptions = append(ru.Exceptions, readException(r, xn))
@@ -500,9 +513,10 @@ func readRule(r *strictyaml.Reader, n *yaml.Node, file string) *Rule {
 			r.Errorf(node, "rule %s: %s does not apply to %s rules", ru.ID, key, ru.Kind)
 		}
 	}
-	only(aggNode, "aggregate", KindThreshold)
+	only(aggNode, "aggregate", KindThreshold, KindBaseline)
 	only(threshNode, "threshold", KindThreshold)
-	only(latenessNode, "allowed_lateness", KindThreshold)
+	only(latenessNode, "allowed_lateness", KindThreshold, KindBaseline)
+	only(baselineNode, "baseline", KindBaseline)
 	only(termsNode, "terms", KindFirstSeen)
 	only(stepsNode, "steps", KindSequence)
 	only(windowNode, "window", KindThreshold, KindSequence)
@@ -553,6 +567,8 @@ func readRule(r *strictyaml.Reader, n *yaml.Node, file string) *Rule {
 		if ru.Suppress == 0 {
 			ru.Suppress = DefaultMatchSuppress
 		}
+	case KindBaseline:
+		finishBaseline(r, n, ru, latenessNode != nil)
 	case KindMatch:
 		if ru.Suppress == 0 {
 			ru.Suppress = DefaultMatchSuppress
@@ -612,8 +628,9 @@ func readTest(r *strictyaml.Reader, n *yaml.Node, file string) *TestCase {
 			r.Seq(v, "steps", func(_ int, sn *yaml.Node) {
 				st := TestStep{Line: sn.Line}
 				r.Mapping(sn, "test step", map[string]strictyaml.Field{
-					"at":    {Read: func(v *yaml.Node) { st.At = r.Duration(v, "at") }},
-					"event": {Read: func(v *yaml.Node) { st.Event = readAnyMap(r, v, "event") }},
+					"at":     {Read: func(v *yaml.Node) { st.At = r.Duration(v, "at") }},
+					"event":  {Read: func(v *yaml.Node) { st.Event = readAnyMap(r, v, "event") }},
+					"status": {Read: func(v *yaml.Node) { st.Status = readAnyMap(r, v, "status") }},
 					"expect": {Read: func(v *yaml.Node) {
 						r.Seq(v, "expect", func(_ int, en *yaml.Node) {
 							var e Expect

@@ -529,6 +529,8 @@ func (s *State) sweepRules(now int64) int {
 					dropped++
 				}
 			}
+		case *baselineState:
+			dropped += sweepBaseline(r, st, now)
 		case *sequenceState:
 			for k, p := range st.groups {
 				if p.last < now-r.window {

@@ -58,6 +58,9 @@ func (e *Engine) Lint(now time.Time) []string {
 				add(r.File, x.Line, "rule %s: exception expired on %s (owner %s): it no longer applies; renew or remove it", r.ID, x.Expires.Format("2006-01-02"), x.Owner)
 			}
 		}
+		if r.Kind == KindBaseline && r.seed == nil {
+			add(r.File, r.Line, "rule %s: its baseline history cannot be seeded from storage (%s): after a restart it is learnt again from live events", r.ID, r.unseedable)
+		}
 		if !tested[r.ID] {
 			add(r.File, r.Line, "rule %s has no test case in its file", r.ID)
 		}

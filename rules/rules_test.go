@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/custos-privacy/custos/rules/partner"
+	"github.com/custos-privacy/custos/rules/policy"
 )
 
 func testRegistry(t testing.TB) *partner.Registry {
@@ -19,9 +20,19 @@ func testRegistry(t testing.TB) *partner.Registry {
 	return reg
 }
 
+// testPolicy is the demo privacy statement (deploy/demo/policy.yml).
+func testPolicy(t testing.TB) *policy.Policy {
+	t.Helper()
+	pol, err := policy.Load("testdata/policy.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pol
+}
+
 func builtinEngine(t testing.TB) *Engine {
 	t.Helper()
-	e, err := Compile(Builtin(), Options{Registry: testRegistry(t)})
+	e, err := Compile(Builtin(), Options{Registry: testRegistry(t), Policy: testPolicy(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +79,7 @@ func TestExampleRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := Compile(append(Builtin(), srcs...), Options{Registry: testRegistry(t)})
+	e, err := Compile(append(Builtin(), srcs...), Options{Registry: testRegistry(t), Policy: testPolicy(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/custos-privacy/custos/ingest/event"
+	"github.com/custos-privacy/custos/rules/consent"
 )
 
 // TestResult is the outcome of one rule test case.
@@ -49,8 +50,20 @@ func (e *Engine) runTest(tc *TestCase, own map[string]bool) TestResult {
 		res.Failures = append(res.Failures, fmt.Sprintf("%s:%d: %s", tc.File, line, fmt.Sprintf(format, args...)))
 	}
 	st := e.NewState(0)
+	subjects := consent.New() // each case starts with no subject status
+	st.act.consent = subjects
 	dec := event.NewDecoder(event.Limits{})
 	for i, step := range tc.Steps {
+		if step.Status != nil {
+			if err := testStatus(dec, subjects, tc, step); err != nil {
+				fail(step.Line, "status %d: %v", i+1, err)
+				return res
+			}
+			if len(step.Expect) > 0 {
+				fail(step.Line, "step %d: a subject status raises no alert; expect alerts on a later event", i+1)
+			}
+			continue
+		}
 		ev, err := testEvent(dec, tc, i, step)
 		if err != nil {
 			fail(step.Line, "event %d: %v", i+1, err)
@@ -94,6 +107,25 @@ func testEvent(dec *event.Decoder, tc *TestCase, i int, step TestStep) (*event.E
 		return nil, err
 	}
 	return ev, nil
+}
+
+// testStatus decodes a step's subject status, as from the subjects topic,
+// its time defaulting to the step's, and applies it to reg.
+func testStatus(dec *event.Decoder, reg *consent.Registry, tc *TestCase, step TestStep) error {
+	m := maps.Clone(step.Status)
+	if _, ok := m["time"]; !ok {
+		m["time"] = tc.Start.Add(step.At).Format(time.RFC3339Nano)
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	var s event.SubjectStatus
+	if err := dec.DecodeSubjectStatus(data, nil, &s); err != nil {
+		return err
+	}
+	reg.Apply(&s)
+	return nil
 }
 
 // merge2 deep-merges over into base (a nil value in over deletes the key).

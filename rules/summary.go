@@ -38,8 +38,29 @@ type SummaryData struct {
 	Action, Source, Recipient, Categories, Channel, Country, Purpose string
 	// Term is the new value of a first_seen rule.
 	Term string
+	// Baseline rules: Period names the period ("day"); Trigger says what
+	// the total was found anomalous against ("history", "peers" or
+	// "history and peers"); Baseline is the median of the group's own
+	// HistoryPeriods active periods; PeerGroup, PeerMedian and PeerPeriods
+	// the peer group, its median period total and how many member periods
+	// it is the median of; Ratio the total over the median that triggered,
+	// e.g. "4.2×". Threshold is the bound the total exceeded.
+	Period, Trigger, PeerGroup, Ratio string
+	Baseline, HistoryPeriods          int64
+	PeerMedian, PeerPeriods           int64
 	// Event is the triggering event itself.
 	Event *event.Event
+	// Transfer is the partner registry's verdict on the triggering share:
+	// finding, reason, partner and agreement (zero for other events).
+	Transfer TransferSummary
+	// Policy is the first promise of the privacy statement the event
+	// breaks, quoted, and why (zero when it breaks none).
+	Policy PolicySummary
+	// Consent counts the event's subjects who had opted out of its
+	// purpose, or closed their account, at its time.
+	Consent ConsentSummary
+	// Cleartext says how personal data went in clear text ("" when not).
+	Cleartext string
 }
 
 // summaryFuncs are the functions summary templates may call.
@@ -84,6 +105,9 @@ func (s *State) finishAlert(r *rule, ev *event.Event, al *Alert, expired *Except
 		Categories: strings.Join(ev.Data.Categories, ", "), Country: ev.Recipient.Country, Purpose: ev.Purpose,
 		Term: term, Event: ev,
 	}
+	if s.base != nil {
+		s.base.fill(r, d)
+	}
 	d.From, d.To = clock(al.FirstSeen, al.LastSeen), al.LastSeen.Format("15:04")
 	d.Span = "up to " + minutes(al.LastSeen.Sub(al.FirstSeen))
 	switch {
@@ -104,6 +128,7 @@ func (s *State) finishAlert(r *rule, ev *event.Event, al *Alert, expired *Except
 			}
 		}
 	}
+	s.act.summarize(ev, d)
 	var b strings.Builder
 	if err := r.summary.Execute(&b, d); err != nil {
 		b.Reset()

@@ -70,16 +70,22 @@ type ClickHouseConfig struct {
 	Password string   `yaml:"password" usage:"ClickHouse password"`
 }
 
-// RulesConfig names the user's rule folder and the partner registry.
+// RulesConfig names the user's rule folder, the partner registry and the
+// privacy statement.
 type RulesConfig struct {
 	// Dir is a folder of rule files (*.yml) loaded after the shipped
 	// rules of rules/builtin; a rule, list or macro with a shipped name
 	// replaces the shipped one. Empty: the shipped rules only.
 	Dir      string `yaml:"dir" usage:"folder of the user's rule files, loaded after the shipped rules (empty: shipped rules only)"`
 	Partners string `yaml:"partners" usage:"partner registry file"`
-	// Reload is how often the rule files and the partner registry are
-	// checked for changes (SIGHUP reloads at once). Default 10s; 0: never.
-	Reload time.Duration `yaml:"reload" usage:"how often rule files and partner registry are checked for changes (0: only on SIGHUP)"`
+	// Policy is the privacy statement as code (docs/policy.md) whose
+	// promises the policy_violation rule checks; it reloads with the rules.
+	// Default deploy/demo/policy.yml; empty: no promises.
+	Policy string `yaml:"policy" usage:"privacy statement (policy) file, reloaded with the rules (empty: no promises)"`
+	// Reload is how often the rule files, the partner registry and the
+	// policy are checked for changes (SIGHUP reloads at once). Default 10s;
+	// 0: never.
+	Reload time.Duration `yaml:"reload" usage:"how often rule files, partner registry and policy are checked for changes (0: only on SIGHUP)"`
 }
 
 // SinkConfig tunes the writes to ClickHouse.
@@ -99,7 +105,7 @@ func defaultConfig() Config {
 			Partitions: 6, BatchSize: 5000, BatchTimeout: 100 * time.Millisecond, CommitInterval: 500 * time.Millisecond,
 		},
 		ClickHouse: ClickHouseConfig{Addr: []string{"127.0.0.1:9000"}, Database: "custos", Username: "default"},
-		Rules:      RulesConfig{Partners: "deploy/demo/partners.yml", Reload: 10 * time.Second},
+		Rules:      RulesConfig{Partners: "deploy/demo/partners.yml", Policy: "deploy/demo/policy.yml", Reload: 10 * time.Second},
 		Sink:       SinkConfig{FlushRows: 100000, FlushInterval: 500 * time.Millisecond},
 		HTTP:       "127.0.0.1:9464",
 		LogLevel:   "info",

@@ -10,6 +10,7 @@ import (
 	"github.com/custos-privacy/custos/ingest/event"
 	"github.com/custos-privacy/custos/ingest/kafka"
 	"github.com/custos-privacy/custos/rules"
+	"github.com/custos-privacy/custos/rules/consent"
 	"github.com/custos-privacy/custos/sinks/writer"
 )
 
@@ -26,10 +27,23 @@ type recoveryStore interface {
 // pipeline is the kafka.Processor of Custos: for each assigned partition it
 // rebuilds the rules' state from ClickHouse, then evaluates the partition's
 // events in offset order and hands rows and alerts to the writer.
+//
+// Subject statuses arrive on their own topic, consumed independently of
+// the events: the status partition applies each status to consent, which
+// every event partition of the process reads (event.consent.*), before the
+// batch is handed to the writer, so before its offset can be committed.
+// The registry keeps statuses by their own event time, so a share is
+// judged against the statuses in force at the share's time whatever order
+// the two topics are read in; a status that arrives after the share it
+// concerns was evaluated does not raise an alert retroactively.
 type pipeline struct {
 	// engine is the rule engine in force; a reload swaps it, and each
 	// partition moves its state onto the new engine at its next batch.
-	engine        atomic.Pointer[rules.Engine]
+	engine atomic.Pointer[rules.Engine]
+	// consent is the subjects' consent and account status, shared by all
+	// partitions and kept across rule reloads; seeded from ClickHouse at
+	// start-up.
+	consent       *consent.Registry
 	store         recoveryStore
 	writer        *writer.Writer
 	subjectsTopic string
@@ -43,7 +57,7 @@ var _ kafka.Processor = (*pipeline)(nil)
 // from the partition's stored recent events and alerts.
 func (p *pipeline) Assigned(ctx context.Context, topic string, partition int32, committed int64) (kafka.PartitionProcessor, error) {
 	if topic == p.subjectsTopic {
-		return &statusPartition{w: p.writer}, nil
+		return &statusPartition{w: p.writer, consent: p.consent}, nil
 	}
 	from := max(committed, 0)
 	stored, err := p.store.StoredOffsets(ctx, topic, partition, from)
@@ -58,6 +72,7 @@ func (p *pipeline) Assigned(ctx context.Context, topic string, partition int32, 
 	if err != nil {
 		return nil, fmt.Errorf("read latest event time: %w", err)
 	}
+	seedBaselines(ctx, p.store, state, topic, partition, latest, ok, p.log)
 	if ok {
 		// The longest rule window plus its allowed lateness.
 		since := latest.Add(-engine.Lookback())
@@ -137,11 +152,23 @@ func (ep *eventPartition) skip(offset int64) bool {
 // Flush asks the writer to store what it holds now.
 func (ep *eventPartition) Flush() { ep.p.writer.Flush() }
 
-// statusPartition stores subject status changes.
-type statusPartition struct{ w *writer.Writer }
+// statusPartition applies subject status changes to the consent registry
+// and stores them.
+type statusPartition struct {
+	w       *writer.Writer
+	consent *consent.Registry
+}
 
-// Process queues the batch's subject statuses.
+// Process applies the batch's subject statuses to the consent registry,
+// then queues them for storage: a status is in force for the rules before
+// its offset can be committed. Applying is idempotent, so a re-delivered
+// batch changes nothing.
 func (sp *statusPartition) Process(ctx context.Context, b *kafka.Batch) error {
+	if sp.consent != nil {
+		for _, st := range b.Statuses {
+			sp.consent.Apply(st)
+		}
+	}
 	return sp.w.Submit(ctx, writer.Item{Statuses: b.Statuses, Done: b.Done, Since: b.Produced})
 }
 

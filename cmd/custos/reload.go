@@ -12,27 +12,40 @@ import (
 	"time"
 
 	"github.com/custos-privacy/custos/rules"
+	"github.com/custos-privacy/custos/rules/consent"
 	"github.com/custos-privacy/custos/rules/partner"
+	"github.com/custos-privacy/custos/rules/policy"
 )
 
 // loadRules builds the rule engine from the shipped rules, the user's rule
-// folder and the partner registry of cfg.
-func loadRules(cfg *Config) (*rules.Engine, error) {
+// folder, the partner registry and the privacy statement of cfg, reading
+// the subjects' status from subjects (nil: none). A broken registry or
+// policy file is refused as a whole, with file:line: cause.
+func loadRules(cfg *Config, subjects *consent.Registry) (*rules.Engine, error) {
 	reg, err := partner.Load(cfg.Rules.Partners)
 	if err != nil {
 		return nil, err
 	}
-	e, err := rules.Load(cfg.Rules.Dir, rules.Options{Registry: reg})
+	var pol *policy.Policy
+	if cfg.Rules.Policy != "" {
+		if pol, err = policy.Load(cfg.Rules.Policy); err != nil {
+			return nil, fmt.Errorf("policy:\n%w", err)
+		}
+	}
+	e, err := rules.Load(cfg.Rules.Dir, rules.Options{Registry: reg, Policy: pol, Consent: subjects})
 	if err != nil {
 		return nil, fmt.Errorf("rules:\n%w", err)
 	}
 	return e, nil
 }
 
-// rulesStamp summarises the modification times and sizes of the rule files
-// and the partner registry: a change means a reload.
+// rulesStamp summarises the modification times and sizes of the rule files,
+// the partner registry and the policy: a change means a reload.
 func rulesStamp(cfg *Config) string {
 	paths := []string{cfg.Rules.Partners}
+	if cfg.Rules.Policy != "" {
+		paths = append(paths, cfg.Rules.Policy)
+	}
 	if cfg.Rules.Dir != "" {
 		for _, pat := range []string{"*.yml", "*.yaml"} {
 			m, _ := filepath.Glob(filepath.Join(cfg.Rules.Dir, pat))
@@ -77,12 +90,16 @@ func (s *service) reloadRules(ctx context.Context) {
 			}
 		}
 		stamp = rulesStamp(s.cfg)
-		e, err := loadRules(s.cfg)
+		e, err := loadRules(s.cfg, s.pipeline.consent)
 		if err != nil {
 			s.log.Error("rules not reloaded; the rules in force stay in force", "err", err)
 			continue
 		}
 		s.pipeline.engine.Store(e)
-		s.log.Info("rules reloaded", "rules", len(e.Rules()), "partners", e.Registry().Len())
+		promises := 0
+		if e.Policy() != nil {
+			promises = len(e.Policy().Promises())
+		}
+		s.log.Info("rules reloaded", "rules", len(e.Rules()), "partners", e.Registry().Len(), "promises", promises)
 	}
 }

@@ -29,7 +29,7 @@ func cmdReplay(ctx context.Context, args []string, env func(string) string, stdo
 	if fs.NArg() != 1 {
 		return errors.New("usage: custos replay [flags] FILE (JSON lines of v1 events; - for stdin)")
 	}
-	e, err := loadRules(cfg)
+	e, err := loadRules(cfg, nil)
 	if err != nil {
 		return err
 	}

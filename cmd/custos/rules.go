@@ -9,6 +9,7 @@ import (
 
 	"github.com/custos-privacy/custos/rules"
 	"github.com/custos-privacy/custos/rules/partner"
+	"github.com/custos-privacy/custos/rules/policy"
 )
 
 // cmdRules runs "custos rules lint|test [dir]".
@@ -34,7 +35,13 @@ dir defaults to rules.dir; the shipped rules are always included`)
 			return err
 		}
 	}
-	e, err := rules.Load(cfg.Rules.Dir, rules.Options{Registry: reg})
+	var pol *policy.Policy
+	if cfg.Rules.Policy != "" {
+		if pol, err = policy.Load(cfg.Rules.Policy); err != nil {
+			return fmt.Errorf("policy refused:\n%w", err)
+		}
+	}
+	e, err := rules.Load(cfg.Rules.Dir, rules.Options{Registry: reg, Policy: pol})
 	if err != nil {
 		return fmt.Errorf("rule files refused:\n%w", err)
 	}

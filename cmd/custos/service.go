@@ -16,8 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/custos-privacy/custos/ingest/event"
 	"github.com/custos-privacy/custos/ingest/kafka"
 	"github.com/custos-privacy/custos/ingest/pseudonym"
+	"github.com/custos-privacy/custos/rules/consent"
 	"github.com/custos-privacy/custos/sinks/alertbus"
 	"github.com/custos-privacy/custos/sinks/clickhouse"
 	"github.com/custos-privacy/custos/sinks/writer"
@@ -60,7 +62,8 @@ func newService(ctx context.Context, cfg *Config, log *slog.Logger, onStored fun
 	if err != nil {
 		return nil, fmt.Errorf("pseudonym key: %w", err)
 	}
-	engine, err := loadRules(cfg)
+	subjects := consent.New()
+	engine, err := loadRules(cfg, subjects)
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +84,10 @@ func newService(ctx context.Context, cfg *Config, log *slog.Logger, onStored fun
 		store.Close()
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
+	if err := seedConsent(ctx, store, subjects, log); err != nil {
+		store.Close()
+		return nil, err
+	}
 	s := &service{cfg: cfg, log: log, store: store, registry: prometheus.NewRegistry()}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.pub = alertbus.New(cfg.Kafka.Brokers, cfg.Kafka.AlertsTopic)
@@ -90,7 +97,7 @@ func newService(ctx context.Context, cfg *Config, log *slog.Logger, onStored fun
 		Addr: kafkago.TCP(cfg.Kafka.Brokers...), Transport: kafka.NewTransport(), Topic: cfg.Kafka.DLQTopic,
 		Balancer: &kafkago.Hash{}, RequiredAcks: kafkago.RequireAll, BatchTimeout: 5 * time.Millisecond,
 	}
-	p := &pipeline{store: store, writer: s.writer, subjectsTopic: cfg.Kafka.SubjectsTopic, log: log}
+	p := &pipeline{store: store, writer: s.writer, subjectsTopic: cfg.Kafka.SubjectsTopic, consent: subjects, log: log}
 	p.engine.Store(engine)
 	s.pipeline = p
 	s.consumer, err = kafka.New(kafka.Config{
@@ -104,6 +111,34 @@ func newService(ctx context.Context, cfg *Config, log *slog.Logger, onStored fun
 		return nil, err
 	}
 	return s, nil
+}
+
+// seedConsent loads the stored subject statuses into the consent registry
+// before any partition evaluates an event, so a restart forgets no opt-out
+// or account closure.
+func seedConsent(ctx context.Context, store *clickhouse.Store, subjects *consent.Registry, log *slog.Logger) error {
+	start := time.Now()
+	var err error
+	read := 0
+	changed := subjects.ApplyAll(func(yield func(*event.SubjectStatus) bool) {
+		stop := errors.New("stop")
+		_, err = store.SubjectStatuses(ctx, time.Time{}, func(st *event.SubjectStatus) error {
+			read++
+			if !yield(st) {
+				return stop
+			}
+			return nil
+		})
+		if errors.Is(err, stop) {
+			err = nil
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("seed consent registry: %w", err)
+	}
+	log.Info("consent registry seeded", "statuses_read", read, "statuses", changed, "subjects", subjects.Len(),
+		"took", time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 // run consumes until ctx ends, then drains: partitions stop fetching, the

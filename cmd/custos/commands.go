@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -87,6 +88,7 @@ type genFlags struct {
 	partnersOut string
 	noIncidents bool
 	scenario    string
+	out         string
 }
 
 func (g *genFlags) register(fs *flag.FlagSet) {
@@ -96,13 +98,21 @@ func (g *genFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&g.invalid, "invalid", 3, "invalid messages to mix in (they must reach the dead-letter topic)")
 	fs.StringVar(&g.partnersOut, "partners-out", "", "also write the generator's partner registry to this file")
 	fs.BoolVar(&g.noIncidents, "no-incidents", false, "generate normal traffic only")
+	fs.StringVar(&g.out, "out", "", "write JSON lines to this file (- for stdout) instead of Kafka, for custos replay; subject statuses go to FILE.subjects")
 	fs.StringVar(&g.scenario, "scenario", string(synth.ScenarioFoundation),
 		"foundation: one day with four incidents; full: eight days (seven to learn from) with an incident for every built-in detection on the last")
 }
 
 // generator builds the synthetic generator from the flags.
 func (g *genFlags) generator() (*synth.Generator, error) {
-	start := time.Now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
+	scenario, err := synth.ParseScenario(g.scenario)
+	if err != nil {
+		return nil, fmt.Errorf("-scenario: %w", err)
+	}
+	var start time.Time // the full scenario has its own default start, fitting its agreements
+	if scenario == synth.ScenarioFoundation {
+		start = time.Now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
+	}
 	if g.start != "" {
 		t, err := time.Parse(time.RFC3339, g.start)
 		if err != nil {
@@ -110,7 +120,7 @@ func (g *genFlags) generator() (*synth.Generator, error) {
 		}
 		start = t
 	}
-	gen, err := synth.New(synth.Config{Seed: g.seed, Start: start, Events: g.events, Incidents: !g.noIncidents})
+	gen, err := synth.New(synth.Config{Seed: g.seed, Start: start, Events: g.events, Incidents: !g.noIncidents, Scenario: scenario})
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +163,9 @@ func cmdGen(ctx context.Context, args []string, env func(string) string, stdout 
 	gen, err := g.generator()
 	if err != nil {
 		return err
+	}
+	if g.out != "" {
+		return writeJSONLines(g.out, gen, stdout)
 	}
 	if err := kafka.EnsureTopics(ctx, cfg.Kafka.Brokers, 30*time.Second, topicSpecs(cfg)...); err != nil {
 		return err
@@ -233,4 +246,40 @@ func summarize(err error) error {
 		parts[i] = fmt.Sprintf("%d × %s", seen[s], s)
 	}
 	return fmt.Errorf("%d of %d messages failed: %s", we.Count(), len(we), strings.Join(parts, "; "))
+}
+
+// writeJSONLines writes the generator's events, one JSON object per line,
+// to path (- for stdout), and its subject statuses to path.subjects.
+func writeJSONLines(path string, gen *synth.Generator, stdout io.Writer) error {
+	out := stdout
+	if path != "-" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		out = f
+		sf, err := os.Create(path + ".subjects")
+		if err != nil {
+			return err
+		}
+		defer sf.Close()
+		for _, s := range gen.SubjectStatuses() {
+			if _, err := fmt.Fprintf(sf, "%s\n", s.Value); err != nil {
+				return err
+			}
+		}
+	}
+	w := bufio.NewWriterSize(out, 1<<20)
+	var buf []byte
+	for {
+		_, v, ok := gen.Next(buf)
+		if !ok {
+			break
+		}
+		buf = v
+		w.Write(v)
+		w.WriteByte('\n')
+	}
+	return w.Flush()
 }

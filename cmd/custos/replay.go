@@ -12,6 +12,7 @@ import (
 
 	"github.com/custos-privacy/custos/ingest/event"
 	"github.com/custos-privacy/custos/rules"
+	"github.com/custos-privacy/custos/rules/consent"
 )
 
 // cmdReplay runs the rules over a JSON-lines file of v1 events, without
@@ -19,9 +20,11 @@ import (
 func cmdReplay(ctx context.Context, args []string, env func(string) string, stdout io.Writer) error {
 	var noisy float64
 	var quiet bool
+	var subjects string
 	cfg, fs, err := loadConfig("replay", args, env, func(fs *flag.FlagSet) {
 		fs.Float64Var(&noisy, "noisy", 0.01, "warn about a rule that fires for more than this share of actors")
 		fs.BoolVar(&quiet, "quiet", false, "print only the noise report, not each alert")
+		fs.StringVar(&subjects, "subjects", "", "JSON lines of subject status changes (opt-outs, closed accounts) to apply first")
 	})
 	if err != nil {
 		return err
@@ -29,7 +32,13 @@ func cmdReplay(ctx context.Context, args []string, env func(string) string, stdo
 	if fs.NArg() != 1 {
 		return errors.New("usage: custos replay [flags] FILE (JSON lines of v1 events; - for stdin)")
 	}
-	e, err := loadRules(cfg, nil)
+	var reg *consent.Registry
+	if subjects != "" {
+		if reg, err = loadStatuses(subjects); err != nil {
+			return err
+		}
+	}
+	e, err := loadRules(cfg, reg)
 	if err != nil {
 		return err
 	}
@@ -109,4 +118,33 @@ func replay(ctx context.Context, e *rules.Engine, in io.Reader, out io.Writer, n
 		fmt.Fprintf(out, "  note: rule %s exception (%s) expired on %s and no longer applies\n", x.Rule, x.When, x.Expires.Format("2006-01-02"))
 	}
 	return nil
+}
+
+// loadStatuses reads JSON lines of subject status changes into a consent
+// registry. Subject ids are used as they are in the file: the events
+// replayed must carry the same (raw or pseudonymised) ids.
+func loadStatuses(path string) (*consent.Registry, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("subjects: %w", err)
+	}
+	defer f.Close()
+	reg := consent.New()
+	dec := event.NewDecoder(event.Limits{})
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for line := 1; sc.Scan(); line++ {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		var s event.SubjectStatus
+		if err := dec.DecodeSubjectStatus(sc.Bytes(), nil, &s); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		reg.Apply(&s)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("subjects: %w", err)
+	}
+	return reg, nil
 }

@@ -365,7 +365,10 @@ func unknownRecipient(s *scenarioCtx) Incident {
 	e.purpose = purpose
 	e.legal = "legitimate_interests"
 	s.record(e)
-	s.also(KindFirstSeenCategory)
+	// Marketing and sales staff query large audiences as part of their job:
+	// such a query in the hour before this share rightly makes it a
+	// query-then-share sequence too.
+	s.also(KindFirstSeenCategory, KindQueryThenShare)
 	if country == "SG" {
 		s.also(KindFirstSeenCountry, KindPolicyViolation) // outside the EEA and adequate countries
 	}

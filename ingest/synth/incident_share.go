@@ -276,7 +276,7 @@ func agreementExpired(s *scenarioCtx) Incident {
 	s.share(a, 0, shareSpec{ds: ds, cats: []string{"user.name", "user.contact.email", "user.contact.phone_number"}, records: 600,
 		partner: expiredPartner, country: "PT", channel: "sftp", purpose: "essential.service.operations.support", ticket: "CS-"})
 	s.inc.Agreement = "DPA-2022-008"
-	s.also(KindFirstSeenCategory)
+	s.also(KindFirstSeenCategory, KindFirstSeenCountry) // nothing went to Portugal while the agreement was expired
 	s.inc.Description = fmt.Sprintf("%s sent 600 customer contacts from %s/%s to the overflow call centre BrightCall Contact Services (%s)%s; its only agreement, DPA-2022-008, ended on 2025-12-31 and the renewal is not signed",
 		who(a), ds.system, ds.name, s.inc.Domain, localClock(a, s.at))
 	return s.inc

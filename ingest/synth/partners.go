@@ -222,6 +222,9 @@ var partnerSpecs = []Partner{
 		Agreements: []Agreement{
 			agreement("DPA-2026-044", "2027-07-01", "2030-06-30", []string{"user.name", "user.contact.email", "user.account"}, []string{"essential.service.operations.support"}, []string{"https", "sftp"}, []string{"DE"}),
 		}},
+	{ID: "parcelhub", Name: "ParcelHub Couriers Ltd", Kind: "processor", Status: "approved", Tags: []string{"logistics"},
+		Domains:   []string{"parcelhub.example"},
+		RiskNotes: "Approved by procurement; the DPA is still being negotiated: no personal data until it is signed."},
 }
 
 // reservedCountries lists, per agreement ref, destination countries the

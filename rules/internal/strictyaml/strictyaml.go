@@ -241,12 +241,25 @@ func (r *Reader) Duration(n *yaml.Node, what string) time.Duration {
 	if !r.scalar(n, what) {
 		return 0
 	}
-	d, err := time.ParseDuration(n.Value)
+	d, err := ParseDuration(n.Value)
 	if err != nil {
-		r.Errorf(n, "%s must be a duration such as 10m or 1h, not %q", what, n.Value)
+		r.Errorf(n, "%s must be a duration such as 10m, 1h or 7d, not %q", what, n.Value)
 		return 0
 	}
 	return d
+}
+
+// ParseDuration parses a Go duration ("90m", "1h30m") or a whole number
+// of days ("7d"), the unit privacy officers think in.
+func ParseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("bad number of days %q", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }
 
 // Date reads a date YYYY-MM-DD as midnight UTC.

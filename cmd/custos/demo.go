@@ -177,6 +177,11 @@ func report(ctx context.Context, out io.Writer, cfg *Config, incidents []synth.I
 		fmt.Fprintf(out, "  %-7s %-18s %-14s %s\n", mark, inc.Kind, inc.Actor, inc.Description)
 	}
 	fmt.Fprintf(out, "\n%d of %d incidents caught; %d alerts on normal traffic.\n", caught, len(incidents), len(alerts)-len(matched))
+	for i, a := range alerts {
+		if !matched[i] {
+			fmt.Fprintf(out, "  not an injected incident: [%s] %s %s\n", a.rule, a.actor, a.summary)
+		}
+	}
 
 	dead, reasons, err := readDeadLetters(ctx, cfg, invalid)
 	if err != nil {

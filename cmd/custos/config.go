@@ -60,6 +60,9 @@ type KafkaConfig struct {
 	// CommitInterval is how often stored offsets are committed; offsets are
 	// also committed on rebalance and shutdown.
 	CommitInterval time.Duration `yaml:"commit_interval" usage:"how often offsets of stored events are committed"`
+	// MaxBufferedBytes bounds the message bytes fetched but not yet stored,
+	// across all partitions (backpressure beyond it).
+	MaxBufferedBytes int `yaml:"max_buffered_bytes" usage:"most message bytes fetched but not yet stored, all partitions together (0: 40 MiB)"`
 }
 
 // ClickHouseConfig locates the ClickHouse server.

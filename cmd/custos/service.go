@@ -104,7 +104,7 @@ func newService(ctx context.Context, cfg *Config, log *slog.Logger, onStored fun
 		Brokers: cfg.Kafka.Brokers, GroupID: cfg.Kafka.Group,
 		EventsTopic: cfg.Kafka.EventsTopic, SubjectsTopic: cfg.Kafka.SubjectsTopic, DLQTopic: cfg.Kafka.DLQTopic,
 		BatchSize: cfg.Kafka.BatchSize, BatchTimeout: cfg.Kafka.BatchTimeout, CommitInterval: cfg.Kafka.CommitInterval,
-		Limits: cfg.Limits,
+		Limits: cfg.Limits, MaxBufferedBytes: int64(cfg.Kafka.MaxBufferedBytes),
 	}, p, keyed, s.dlq, kafka.NewMetrics(s.registry), log)
 	if err != nil {
 		store.Close()

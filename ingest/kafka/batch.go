@@ -31,6 +31,21 @@ type Batch struct {
 
 	once sync.Once
 	done chan error
+
+	// cost is what the batch holds of the consumer's in-flight budget,
+	// given back once (free) when it is acknowledged or abandoned.
+	cost     int64
+	budget   *budget
+	freeOnce sync.Once
+}
+
+// free gives the batch's share of the in-flight budget back.
+func (b *Batch) free() {
+	b.freeOnce.Do(func() {
+		if b.budget != nil {
+			b.budget.release(b.cost)
+		}
+	})
 }
 
 func newBatch(topic string, partition int32) *Batch {
@@ -42,7 +57,10 @@ func newBatch(topic string, partition int32) *Batch {
 // not, and the partition stops without committing past the batch, so the
 // batch will be delivered again. Only the first call counts.
 func (b *Batch) Done(err error) {
-	b.once.Do(func() { b.done <- err })
+	b.once.Do(func() {
+		b.free()
+		b.done <- err
+	})
 }
 
 // tracker keeps one partition's batches in fetch order and yields the
@@ -88,6 +106,9 @@ func (t *tracker) wait(stop <-chan struct{}) error {
 // settle records the acknowledgement of the oldest batch.
 func (t *tracker) settle(err error) error {
 	if err != nil {
+		for _, b := range t.pending {
+			b.free()
+		}
 		clear(t.pending)
 		t.pending = t.pending[:0]
 		return err

@@ -43,8 +43,17 @@ type Config struct {
 	BatchTimeout time.Duration
 	// MaxInFlight is how many batches of one partition may await
 	// acknowledgement before the partition stops fetching (backpressure).
-	// Default 8.
+	// Memory is bounded across partitions by MaxBufferedBytes; this keeps
+	// one partition from taking all of it. Default 16.
 	MaxInFlight int
+	// MaxBufferedBytes bounds the bytes of messages fetched and not yet
+	// acknowledged as stored, summed over every assigned partition: a
+	// partition stops cutting batches (and asks the Processor to flush)
+	// while the budget is spent. It bounds the memory of decoded events in
+	// flight (about twice their message bytes: the message itself is
+	// released once decoded) whatever the number of partitions and their
+	// skew; MaxInFlight still bounds each partition. Default 40 MiB.
+	MaxBufferedBytes int64
 	// CommitInterval is how often acknowledged offsets are committed.
 	// Default 500ms. Offsets are also committed when a partition is revoked
 	// and on shutdown.
@@ -55,7 +64,8 @@ type Config struct {
 	// FetchMaxBytes is the most bytes of one fetch request. Default 16 MiB.
 	FetchMaxBytes int
 	// QueueCapacity is how many fetched messages each partition reader
-	// buffers. Default 20000.
+	// buffers ahead of the batches, outside MaxBufferedBytes. Default
+	// 1000.
 	QueueCapacity int
 	// Limits bound the size of events; see event.Limits. Default
 	// event.DefaultLimits().
@@ -89,7 +99,7 @@ func (c Config) WithDefaults() Config {
 		c.BatchTimeout = 100 * time.Millisecond
 	}
 	if c.MaxInFlight == 0 {
-		c.MaxInFlight = 8
+		c.MaxInFlight = 16
 	}
 	if c.CommitInterval == 0 {
 		c.CommitInterval = 500 * time.Millisecond
@@ -101,7 +111,10 @@ func (c Config) WithDefaults() Config {
 		c.FetchMaxBytes = 16 << 20
 	}
 	if c.QueueCapacity == 0 {
-		c.QueueCapacity = 20000
+		c.QueueCapacity = 1000
+	}
+	if c.MaxBufferedBytes == 0 {
+		c.MaxBufferedBytes = 40 << 20
 	}
 	if c.Limits == (event.Limits{}) {
 		c.Limits = event.DefaultLimits()
@@ -131,6 +144,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("kafka: batch timeout %s must be positive", c.BatchTimeout)
 	case c.MaxInFlight < 1:
 		return fmt.Errorf("kafka: max in-flight batches %d must be at least 1", c.MaxInFlight)
+	case c.MaxBufferedBytes < 1:
+		return fmt.Errorf("kafka: max buffered bytes %d must be at least 1", c.MaxBufferedBytes)
 	case c.DecodeWorkers < 1:
 		return fmt.Errorf("kafka: decode workers %d must be at least 1", c.DecodeWorkers)
 	}

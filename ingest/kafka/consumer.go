@@ -33,9 +33,11 @@ type PartitionProcessor interface {
 	Process(ctx context.Context, b *Batch) error
 	// Flush asks the processor to store what it holds now rather than at
 	// its next interval. It is called when the partition reaches its limit
-	// of unacknowledged batches (a hot partition must not wait for a timer)
-	// and when the partition is given up (rebalance or shutdown), so the
-	// outstanding batches get acknowledged and committed before it goes.
+	// of unacknowledged batches or the consumer's in-flight budget
+	// (MaxBufferedBytes) is spent (a hot partition must not wait for a
+	// timer), and when the partition is given up (rebalance or shutdown),
+	// so the outstanding batches get acknowledged and committed before it
+	// goes.
 	Flush()
 }
 
@@ -46,6 +48,7 @@ type Consumer struct {
 	proc    Processor
 	dlq     messageWriter
 	pool    *decodePool
+	budget  *budget
 	metrics *Metrics
 	log     *slog.Logger
 }
@@ -65,7 +68,7 @@ func New(cfg Config, proc Processor, keyed *pseudonym.Keyed, dlq *kafkago.Writer
 		metrics = NewMetrics(nil)
 	}
 	return &Consumer{cfg: cfg, proc: proc, dlq: dlq, metrics: metrics, log: log,
-		pool: newDecodePool(cfg.DecodeWorkers, cfg.Limits, keyed)}, nil
+		pool: newDecodePool(cfg.DecodeWorkers, cfg.Limits, keyed), budget: newBudget(cfg.MaxBufferedBytes)}, nil
 }
 
 // Run joins the consumer group and processes generations until ctx ends.
@@ -185,9 +188,18 @@ func (c *Consumer) runPartition(ctx context.Context, gen *kafkago.Generation, to
 
 	stages := make(chan *staged, c.cfg.MaxInFlight)
 	fetchErr := make(chan error, 1)
+	// The fetch stage asks for a flush when the shared budget is spent;
+	// the processor is only called from this goroutine.
+	flushReq := make(chan struct{}, 1)
+	askFlush := func() {
+		select {
+		case flushReq <- struct{}{}:
+		default:
+		}
+	}
 	go func() {
 		defer close(stages)
-		fetchErr <- c.fetch(ctx, r, topic, partition, stages)
+		fetchErr <- c.fetch(ctx, r, topic, partition, askFlush, stages)
 	}()
 
 	tr := tracker{commit: -1}
@@ -230,12 +242,15 @@ loop:
 			break loop
 		case <-ticker.C:
 			commit()
+		case <-flushReq:
+			pp.Flush()
 		case st, ok := <-stages:
 			if !ok {
 				break loop
 			}
 			<-st.decoded
 			if err := c.deliver(ctx, pp, st); err != nil {
+				st.batch.free()
 				stopErr = err
 				break loop
 			}
@@ -259,7 +274,12 @@ loop:
 	}
 	commit()
 	log.Info("partition released", "committed", committed, "unacknowledged_batches", len(tr.pending))
-	for range stages { // let the fetch stage finish
+	for _, b := range tr.pending { // given up: not ours to account for any more
+		b.free()
+	}
+	for st := range stages { // let the fetch stage finish
+		<-st.decoded
+		st.batch.free()
 	}
 	if err := <-fetchErr; err != nil && stopErr == nil && ctx.Err() == nil {
 		stopErr = err
@@ -269,7 +289,7 @@ loop:
 
 // fetch cuts the partition's messages into batches of at most BatchSize
 // messages or BatchTimeout, starts decoding each and sends it on, in order.
-func (c *Consumer) fetch(ctx context.Context, r *kafkago.Reader, topic string, partition int32, out chan<- *staged) error {
+func (c *Consumer) fetch(ctx context.Context, r *kafkago.Reader, topic string, partition int32, flush func(), out chan<- *staged) error {
 	subjects := topic == c.cfg.SubjectsTopic && topic != c.cfg.EventsTopic
 	lag := c.metrics.lag.WithLabelValues(topic, strconv.Itoa(int(partition)))
 	messages := c.metrics.messages.WithLabelValues(topic)
@@ -299,6 +319,17 @@ func (c *Consumer) fetch(ctx context.Context, r *kafkago.Reader, topic string, p
 		messages.Add(float64(len(msgs)))
 		st.msgs = msgs
 		st.batch.First, st.batch.Last = msgs[0].Offset, last.Offset
+		// Take the batch's bytes from the budget shared by all partitions;
+		// while it is spent, ask for a flush and wait for acknowledgements.
+		var cost int64
+		for i := range msgs {
+			cost += int64(len(msgs[i].Value) + len(msgs[i].Key))
+		}
+		if !c.budget.acquire(ctx, cost, flush) {
+			return nil
+		}
+		st.batch.cost, st.batch.budget = cost, c.budget
+		c.metrics.buffered.Set(float64(c.budget.inUse()))
 		go func() {
 			st.events, st.statuses, st.errs = c.pool.decode(subjects, msgs)
 			close(st.decoded)
@@ -307,6 +338,7 @@ func (c *Consumer) fetch(ctx context.Context, r *kafkago.Reader, topic string, p
 		case out <- st:
 		case <-ctx.Done():
 			<-st.decoded
+			st.batch.free()
 			return nil
 		}
 	}

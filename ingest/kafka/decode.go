@@ -68,6 +68,10 @@ func (p *decodePool) work(dec *event.Decoder, keyed *pseudonym.Keyed) {
 			}
 			keyed.Subjects(ev.Data.Subjects)
 			ev.Origin = event.Origin{Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset}
+			// The event holds copies of what it needs: let the message's
+			// bytes go now rather than when the batch is stored. Invalid
+			// messages keep theirs for the dead-letter topic.
+			m.Key, m.Value = nil, nil
 		}
 		t.done.Done()
 	}

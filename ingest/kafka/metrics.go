@@ -13,6 +13,7 @@ type Metrics struct {
 	commits      *prometheus.CounterVec
 	assigned     prometheus.Gauge
 	rebalances   prometheus.Counter
+	buffered     prometheus.Gauge
 }
 
 // NewMetrics creates the consumer metrics and registers them with reg (nil
@@ -47,9 +48,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		rebalances: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "custos_generations_total", Help: "Consumer group generations joined.",
 		}),
+		buffered: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "custos_buffered_bytes", Help: "Bytes of messages fetched and not yet stored (bounded by the in-flight budget).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.messages, m.invalid, m.deadLettered, m.batches, m.batchSize, m.lag, m.commits, m.assigned, m.rebalances)
+		reg.MustRegister(m.messages, m.invalid, m.deadLettered, m.batches, m.batchSize, m.lag, m.commits, m.assigned, m.rebalances, m.buffered)
 	}
 	return m
 }

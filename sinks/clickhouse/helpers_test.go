@@ -16,12 +16,24 @@ type recorder struct {
 	cols *[]any
 }
 
-func (r recorder) Column(int) driver.BatchColumn { return recCol(r) }
+func (r recorder) Column(i int) driver.BatchColumn { return recCol{r, i} }
 
-type recCol recorder
+type recCol struct {
+	recorder
+	i int
+}
 
-func (r recCol) Append(v any) error    { *r.cols = append(*r.cols, v); return nil }
-func (r recCol) AppendRow(v any) error { return r.Append(v) }
+func (r recCol) Append(v any) error { *r.cols = append(*r.cols, v); return nil }
+
+// AppendRow gathers the rows of an array column into one [][]string.
+func (r recCol) AppendRow(v any) error {
+	if len(*r.cols) == r.i+1 {
+		(*r.cols)[r.i] = append((*r.cols)[r.i].([][]string), v.([]string))
+		return nil
+	}
+	*r.cols = append(*r.cols, [][]string{v.([]string)})
+	return nil
+}
 
 func errCanceled() error {
 	ctx, cancel := context.WithCancel(context.Background())

@@ -12,11 +12,12 @@ import (
 	"github.com/custos-privacy/custos/rules"
 )
 
-// InsertEvents stores events in one INSERT (one block), retrying transient
-// failures with bounded exponential backoff; before each retry it drops the
-// events whose Kafka offsets event_offsets already holds, so a retry after
-// an insert that did reach the server adds nothing twice. It honours ctx
-// between and during attempts.
+// InsertEvents stores events in one INSERT (sent as blocks of
+// insertBlockRows rows, which the server squashes into one), retrying
+// transient failures with bounded exponential backoff; before each retry it
+// drops the events whose Kafka offsets event_offsets already holds, so a
+// retry after an insert that did reach the server adds nothing twice. It
+// honours ctx between and during attempts.
 //
 // Atomicity: the server writes one part per partition (calendar month of
 // event time), each atomically; a failed call may have stored some months.
@@ -35,20 +36,45 @@ func (s *Store) InsertEvents(ctx context.Context, events []*event.Event) error {
 	sql := insertSQL(s.db+".events", eventColumns(featuresOf(s.version)))
 
 	pending := events
-	buf.fill(pending)
-	return s.insert(ctx, "events", sql, func() int { return len(pending) }, buf.appendTo,
+	return s.insert(ctx, "events", sql, func() int { return len(pending) },
+		func(b driver.Batch) error { return streamEvents(b, buf, pending) },
 		func(ctx context.Context) (int, error) {
 			rest, err := s.unstored(ctx, pending)
 			if err != nil {
 				return 0, err
 			}
-			if len(rest) != len(pending) {
-				pending = rest
-				buf.reset()
-				buf.fill(pending)
-			}
+			pending = rest
 			return len(pending), nil
 		})
+}
+
+// insertBlockRows is how many rows InsertEvents encodes into one native
+// protocol block before sending it. One INSERT carries its rows in several
+// blocks: the client holds the columns of one block only, and reuses them
+// (clickhouse-go keeps a block's capacity across Flush), instead of growing
+// 42 columns to the size of the whole insert for every insert. The server
+// squashes the blocks of an INSERT up to min_insert_block_size_rows
+// (1,048,576) and min_insert_block_size_bytes (256 MiB) before it writes a
+// part, so the parts and their atomicity are those of a one-block insert.
+const insertBlockRows = 8192
+
+// streamEvents appends events to b in blocks of insertBlockRows rows,
+// sending each full block, and leaves the last one for Send.
+func streamEvents(b driver.Batch, buf *eventBuf, events []*event.Event) error {
+	for lo := 0; lo < len(events); lo += insertBlockRows {
+		hi := min(lo+insertBlockRows, len(events))
+		buf.reset()
+		buf.fill(events[lo:hi])
+		if err := buf.appendTo(b); err != nil {
+			return err
+		}
+		if hi < len(events) {
+			if err := b.Flush(); err != nil {
+				return fmt.Errorf("send block: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // InsertAlerts stores alerts (one version each, stamped with the current
@@ -308,9 +334,21 @@ func (b *eventBuf) appendTo(batch driver.Batch) error {
 	return appendColumns(batch, cols)
 }
 
+// appendColumns appends whole columns. Array columns ([][]string) go row
+// by row: clickhouse-go appends a [][]string through reflection, one
+// reflect.Value per element, and a []string row without it.
 func appendColumns(batch driver.Batch, cols []any) error {
 	for i, c := range cols {
-		if err := batch.Column(i).Append(c); err != nil {
+		col := batch.Column(i)
+		if rows, ok := c.([][]string); ok && len(rows) > 0 {
+			for _, r := range rows {
+				if err := col.AppendRow(r); err != nil {
+					return fmt.Errorf("column %d: %w", i, err)
+				}
+			}
+			continue
+		}
+		if err := col.Append(c); err != nil {
 			return fmt.Errorf("column %d: %w", i, err)
 		}
 	}

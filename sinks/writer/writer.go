@@ -80,10 +80,17 @@ type Writer struct {
 	flushCh chan struct{}
 	metrics *Metrics
 
-	mu       sync.Mutex
-	stored   int64 // events acknowledged as stored
-	alerts   int64
-	statuses int64
+	mu         sync.Mutex
+	stored     int64 // events acknowledged as stored
+	alerts     int64
+	statuses   int64
+	partitions map[Partition]int64 // events stored, by Kafka partition
+}
+
+// Partition names a Kafka partition, for PartitionCounts.
+type Partition struct {
+	Topic     string
+	Partition int32
 }
 
 // New returns a Writer.
@@ -132,6 +139,18 @@ func (w *Writer) Counts() (events, alerts, statuses int64) {
 	return w.stored, w.alerts, w.statuses
 }
 
+// PartitionCounts returns how many events of each Kafka partition have
+// been stored and acknowledged so far.
+func (w *Writer) PartitionCounts() map[Partition]int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	m := make(map[Partition]int64, len(w.partitions))
+	for k, v := range w.partitions {
+		m[k] = v
+	}
+	return m
+}
+
 // unit is one flush: the items gathered for it.
 type unit struct {
 	items    []Item
@@ -144,30 +163,47 @@ type unit struct {
 // while the next is gathered, until ctx ends. It then writes what is still
 // queued, giving up after drain; items it could not store are acknowledged
 // with an error (and so never committed).
+//
+// A unit is handed to the store when it is due (FlushInterval after its
+// first item, FlushRows events, or a Flush request) and the store is not
+// busy with the previous one: while an insert runs, the next unit keeps
+// growing (group commit). Under load the inserts therefore grow with the
+// rate, which is what ClickHouse wants (fewer, larger parts and merges),
+// while at a low rate an item waits at most FlushInterval plus one insert.
 func (w *Writer) Run(ctx context.Context, drain time.Duration) {
 	units := make(chan *unit, 1)
+	idle := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for u := range units {
 			w.write(ctx, drain, u)
+			idle <- struct{}{}
 		}
 	}()
-	w.gather(ctx, units)
+	w.gather(ctx, units, idle)
 	close(units)
 	wg.Wait()
 }
 
-func (w *Writer) gather(ctx context.Context, units chan<- *unit) {
+func (w *Writer) gather(ctx context.Context, units chan<- *unit, idle <-chan struct{}) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	u := &unit{}
+	busy := false // the store is writing a unit
+	due := false  // u is to be written as soon as the store is free
 	send := func() {
-		if len(u.items) > 0 {
-			units <- u
-			u = &unit{}
+		if len(u.items) == 0 {
+			due = false
+			return
 		}
+		if busy {
+			return
+		}
+		timer.Stop()
+		units <- u // never blocks: the writer is idle
+		u, busy, due = &unit{}, true, false
 	}
 	add := func(it Item) {
 		if len(u.items) == 0 {
@@ -178,11 +214,16 @@ func (w *Writer) gather(ctx context.Context, units chan<- *unit) {
 		u.alerts = append(u.alerts, it.Alerts...)
 		u.statuses = append(u.statuses, it.Statuses...)
 		if len(u.events)+len(u.statuses) >= w.cfg.FlushRows {
-			timer.Stop()
-			send()
+			due = true
 		}
 	}
 	for {
+		// A full unit takes no more items until the store has taken it:
+		// Submit blocks (backpressure).
+		items := w.items
+		if len(u.events)+len(u.statuses) >= w.cfg.FlushRows {
+			items = nil
+		}
 		select {
 		case <-ctx.Done():
 			for {
@@ -190,20 +231,31 @@ func (w *Writer) gather(ctx context.Context, units chan<- *unit) {
 				case it := <-w.items:
 					add(it)
 				default:
+					if busy {
+						<-idle
+						busy = false
+					}
 					send()
+					if busy {
+						<-idle
+					}
 					return
 				}
 			}
-		case it := <-w.items:
+		case it := <-items:
 			add(it)
 		case <-timer.C:
-			send()
+			due = true
 		case <-w.flushCh:
 			// Take everything already queued, then write it.
 			for n := len(w.items); n > 0; n-- {
 				add(<-w.items)
 			}
-			timer.Stop()
+			due = true
+		case <-idle:
+			busy = false
+		}
+		if due {
 			send()
 		}
 	}
@@ -253,6 +305,15 @@ func (w *Writer) write(ctx context.Context, drain time.Duration, u *unit) {
 	}
 	w.metrics.rows.Add(float64(len(u.events)))
 	w.mu.Lock()
+	if w.partitions == nil {
+		w.partitions = map[Partition]int64{}
+	}
+	for _, it := range u.items {
+		if len(it.Events) > 0 { // an item holds one partition's batch
+			o := it.Events[0].Origin
+			w.partitions[Partition{o.Topic, o.Partition}] += int64(len(it.Events))
+		}
+	}
 	w.stored += int64(len(u.events))
 	w.alerts += int64(len(u.alerts))
 	w.statuses += int64(len(u.statuses))

@@ -159,3 +159,57 @@ func TestWriterGivesUpAtShutdownWithoutAcknowledging(t *testing.T) {
 	}
 	<-done
 }
+
+// slowStore blocks its first event insert until release is closed and
+// records the size of every event insert.
+type slowStore struct {
+	*memStore
+	release chan struct{}
+	started chan struct{}
+	sizes   []int
+}
+
+func (s *slowStore) InsertEvents(ctx context.Context, evs []*event.Event) error {
+	s.mu.Lock()
+	first := len(s.sizes) == 0
+	s.sizes = append(s.sizes, len(evs))
+	s.mu.Unlock()
+	if first {
+		close(s.started)
+		<-s.release
+	}
+	return s.memStore.InsertEvents(ctx, evs)
+}
+
+// While an insert runs, the items that arrive (and their flush requests)
+// gather into one unit, written as soon as the store is free.
+func TestWriterGroupsItemsWhileTheStoreIsBusy(t *testing.T) {
+	st := &slowStore{memStore: newMemStore(), release: make(chan struct{}), started: make(chan struct{})}
+	w := New(Config{FlushRows: 1000, FlushInterval: time.Hour}, st, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { w.Run(ctx, time.Second); close(done) }()
+	var acked sync.WaitGroup
+	submit := func(from, n int) {
+		evs := events(from + n)[from:]
+		acked.Add(1)
+		if err := w.Submit(ctx, Item{Events: evs, Done: func(error) { acked.Done() }}); err != nil {
+			t.Fatal(err)
+		}
+		w.Flush()
+	}
+	submit(0, 10)
+	<-st.started
+	for i := 1; i <= 3; i++ {
+		submit(i*10, 10)
+		time.Sleep(10 * time.Millisecond) // each one flushed on its own if the writer did not wait
+	}
+	close(st.release)
+	acked.Wait()
+	cancel()
+	<-done
+	if !slices.Equal(st.sizes, []int{10, 30}) {
+		t.Fatalf("event inserts of %v rows, want [10 30]", st.sizes)
+	}
+}

@@ -6,7 +6,7 @@ BIN   := bin/custos
 # Tests and benches that talk to real Kafka and ClickHouse carry this tag.
 ITAGS := integration
 
-.PHONY: all build test test-unit test-integration services chdb up down lint fuzz bench bench-e2e demo clean
+.PHONY: all build test test-unit test-integration services chdb up down lint fuzz bench bench-e2e demo demo-full clean
 
 all: build
 
@@ -54,6 +54,9 @@ bench-e2e: services build ## End to end on real Kafka and ClickHouse: events/s, 
 
 demo: services build ## The whole pipeline on a synthetic day, with a report of what it caught.
 	$(BIN) demo
+
+demo-full: services build ## Eight days (seven to learn from), an incident for every built-in detection.
+	$(BIN) demo -scenario full -events 800000
 
 clean:
 	rm -rf bin

@@ -275,11 +275,12 @@ func (s *State) baselineAdd(r *rule, ev *event.Event, t int64, emit func(*Alert)
 	key, buf := groupKey(r, ev, st.buf)
 	st.buf = buf
 	g := st.groups[key]
+	shared := s.shr != nil && s.shr[r.idx]
 	if g == nil {
 		g = &baseGroup{maxT: t, head: r.period(t), cacheP: noPeriod, alerted: noPeriod}
 		key = strings.Clone(key)
 		st.groups[key] = g
-	} else if t < g.maxT-r.lateness {
+	} else if t < g.maxT-r.lateness && !shared {
 		s.late++
 		return
 	}
@@ -287,7 +288,11 @@ func (s *State) baselineAdd(r *rule, ev *event.Event, t int64, emit func(*Alert)
 		g.maxT = t
 	}
 	p := r.period(t)
-	if !g.at(p) {
+	if !g.at(p) && !(shared && p > g.head-baseRing) {
+		// A shared group takes events from partitions that lag one
+		// another (and from partitions rebuilt after a rebalance): a
+		// period still in its ring counts whatever the order, as totals
+		// are sums; only the newest two periods are judged.
 		s.late++
 		return
 	}
@@ -301,6 +306,9 @@ func (s *State) baselineAdd(r *rule, ev *event.Event, t int64, emit func(*Alert)
 		add = (ev.Data.Bytes + 1023) / 1024 // KiB resolution
 	}
 	total := st.add(r, g, ev, p, add)
+	if p < g.head-1 {
+		return // an older period of a shared group: counted, not judged
+	}
 	g.ev[p&1]++
 	s.judge(r, st, g, ev, key, p, total, emit)
 }
@@ -886,6 +894,10 @@ func (s *State) SeedBaseline(rule string, ev *event.Event, total, events int64) 
 	s.act.reset(ev)
 	if !s.test(r.cond) {
 		return false
+	}
+	if s.shr != nil && s.shr[r.idx] {
+		s.sh.mu.Lock()
+		defer s.sh.mu.Unlock()
 	}
 	st := s.rs[r.idx].(*baselineState)
 	key, buf := groupKey(r, ev, st.buf)

@@ -130,9 +130,11 @@ func (e *Engine) Lookback() time.Duration { return e.lookback }
 
 // State is the rule state of one Kafka partition: per-rule, per-group
 // windows and the ids of alerts already emitted. Events of one actor
-// always land in the same partition, so States are independent. A State
-// is not safe for concurrent use: feed it from the partition's goroutine,
-// in offset order.
+// always land in the same partition, so the States of rules grouped by
+// actor are independent; a State made with NewSharedState keeps the
+// state of the other rules in a Shared, with the other partitions of the
+// process (see Shared). A State is not safe for concurrent use: feed it
+// from the partition's goroutine, in offset order.
 type State struct {
 	eng        *Engine
 	partition  int32
@@ -150,6 +152,9 @@ type State struct {
 	suppressed int64
 	fired      map[string]int64 // alerts emitted per rule
 	base       *baselineInfo    // the baseline alert being written
+	sh         *Shared          // the process-wide state of shared rules (nil: none)
+	shr        []bool           // rule index -> keeps its state in sh (nil when sh is nil)
+	own        map[string]int64 // the State's emitted ids while sh's are in emitted
 }
 
 // ruleState is the per-partition state of one rule.
@@ -157,7 +162,9 @@ type ruleState interface {
 	keys() int
 }
 
-// NewState returns an empty state for a partition.
+// NewState returns an empty, self-contained state for a partition: every
+// rule keeps its state in it (for a single partition, replays and rule
+// tests). The pipeline uses NewSharedState.
 func (e *Engine) NewState(partition int32) *State {
 	s := &State{eng: e, partition: partition, emitted: map[string]int64{}, fired: map[string]int64{}}
 	s.bind(e)
@@ -171,6 +178,13 @@ func (s *State) bind(e *Engine) {
 	s.eng = e
 	s.act = activation{eng: e, gen: s.act.gen, mgen: make([]uint32, len(e.macros)), mval: make([]ref.Val, len(e.macros))}
 	s.rs = make([]ruleState, len(e.rules))
+	if s.sh != nil {
+		s.shr = make([]bool, len(e.rules))
+		for _, r := range e.rules {
+			s.shr[r.idx] = sharedRule(r)
+		}
+		s.sh.bindShared(e, s.rs, s.shr)
+	}
 }
 
 func newRuleState(r *rule) ruleState {
@@ -193,11 +207,16 @@ func (s *State) Engine() *Engine { return s.eng }
 // Rebind moves the state onto engine e (a reload): rules whose id, kind,
 // grouping, window and aggregate are unchanged keep their state; others
 // start empty. Emitted alert ids, the watermark and the offset are kept.
+// The state of shared rules moves with the Shared (the first State to move
+// onto e moves it; the others find it there).
 func (s *State) Rebind(e *Engine) {
 	old := s.eng
 	oldRS := s.rs
 	s.bind(e)
 	for _, r := range e.rules {
+		if s.rs[r.idx] != nil {
+			continue // shared
+		}
 		if o, ok := old.byID[r.ID]; ok && sameState(o, r) && oldRS[o.idx] != nil {
 			s.rs[r.idx] = oldRS[o.idx]
 			continue
@@ -227,11 +246,12 @@ func equalFields(a, b []fieldID) bool {
 // Partition is the Kafka partition the state belongs to.
 func (s *State) Partition() int32 { return s.partition }
 
-// Keys is the number of groups (windows, terms, sequences) tracked.
+// Keys is the number of groups (windows, terms, sequences) tracked, not
+// counting those of shared rules (Shared.Keys).
 func (s *State) Keys() int {
 	n := 0
-	for _, rs := range s.rs {
-		if rs != nil {
+	for i, rs := range s.rs {
+		if rs != nil && (s.shr == nil || !s.shr[i]) {
 			n += rs.keys()
 		}
 	}
@@ -282,6 +302,14 @@ func (s *State) Observe(ev *event.Event) { s.eval(ev, nil) }
 // MarkEmitted registers the id of an alert already stored so that it is
 // never emitted again as a new alert.
 func (s *State) MarkEmitted(id string) {
+	if s.sh != nil {
+		// The id may be a shared rule's: known to every partition.
+		s.sh.mu.Lock()
+		if _, ok := s.sh.emitted[id]; !ok {
+			s.sh.emitted[strings.Clone(id)] = s.wmOrUnknown()
+		}
+		s.sh.mu.Unlock()
+	}
 	if _, ok := s.emitted[id]; ok {
 		return
 	}
@@ -333,24 +361,56 @@ func (s *State) eval(ev *event.Event, emit func(*Alert)) {
 		}
 	}
 	s.act.reset(ev)
+	// locked: the Shared is locked for the rest of the event (0: not yet,
+	// 1: locked, applying; -1: the event is already in the shared state).
+	locked := 0
 	for _, r := range s.eng.rules {
+		if s.shr != nil && s.shr[r.idx] {
+			if locked == -1 || (r.Kind != KindSequence && !s.test(r.cond)) {
+				continue
+			}
+			if locked == 0 {
+				// Once per event, after the first shared condition holds.
+				if !s.lockShared(ev) {
+					s.unlockShared()
+					locked = -1
+					continue
+				}
+				locked = 1
+			}
+			s.own, s.emitted = s.emitted, s.sh.emitted // alert ids of shared rules are shared
+			s.evalRule(r, ev, t, emit, true)
+			s.emitted, s.own = s.own, nil
+			continue
+		}
+		s.evalRule(r, ev, t, emit, false)
+	}
+	if locked == 1 {
+		s.unlockShared()
+	}
+}
+
+// evalRule evaluates rule r on the current event; tested says its
+// condition is known to hold.
+func (s *State) evalRule(r *rule, ev *event.Event, t int64, emit func(*Alert), tested bool) {
+	{
 		switch r.Kind {
 		case KindMatch:
-			if s.test(r.cond) {
+			if tested || s.test(r.cond) {
 				s.match(r, ev, t, emit)
 			}
 		case KindThreshold:
-			if s.test(r.cond) {
+			if tested || s.test(r.cond) {
 				s.thresholdAdd(r, ev, t, emit)
 			}
 		case KindFirstSeen:
-			if s.test(r.cond) {
+			if tested || s.test(r.cond) {
 				s.firstSeen(r, ev, t, emit)
 			}
 		case KindSequence:
 			s.sequence(r, ev, t, emit)
 		case KindBaseline:
-			if s.test(r.cond) {
+			if tested || s.test(r.cond) {
 				s.baselineAdd(r, ev, t, emit)
 			}
 		}

@@ -359,12 +359,7 @@ func (s *State) firstSeen(r *rule, ev *event.Event, t int64, emit func(*Alert)) 
 	var walk func(i int)
 	walk = func(i int) {
 		if i == len(r.terms) {
-			st.buf = append(st.buf[:0], key...)
-			for _, v := range vals {
-				st.buf = append(st.buf, 0)
-				st.buf = append(st.buf, v...)
-			}
-			h := maphash.Bytes(termSeed, st.buf)
+			h := termHash(st, key, vals)
 			if last, ok := st.terms[h]; ok {
 				if t > last {
 					st.terms[h] = t
@@ -375,6 +370,42 @@ func (s *State) firstSeen(r *rule, ev *event.Event, t int64, emit func(*Alert)) 
 			if !learning {
 				s.newTerm(r, ev, t, key, strings.Join(vals, ", "), emit)
 			}
+			return
+		}
+		f := r.terms[i]
+		if eventFields[f].typ == stringList {
+			for _, v := range listField(ev, f) {
+				vals[i] = v
+				walk(i + 1)
+			}
+			return
+		}
+		if vals[i] = stringField(ev, f); vals[i] != "" {
+			walk(i + 1)
+		}
+	}
+	walk(0)
+}
+
+// termHash is the hash of the group key and term tuple vals.
+func termHash(st *firstSeenState, key string, vals []string) uint64 {
+	st.buf = append(st.buf[:0], key...)
+	for _, v := range vals {
+		st.buf = append(st.buf, 0)
+		st.buf = append(st.buf, v...)
+	}
+	return maphash.Bytes(termSeed, st.buf)
+}
+
+// forEachTerm calls fn with each tuple of r's term values of ev: list
+// fields (data.categories) element by element, empty values skipped, as
+// firstSeen walks them (which inlines the walk to save an allocation).
+func forEachTerm(r *rule, ev *event.Event, fn func(vals []string)) {
+	vals := make([]string, len(r.terms))
+	var walk func(i int)
+	walk = func(i int) {
+		if i == len(r.terms) {
+			fn(vals)
 			return
 		}
 		f := r.terms[i]
@@ -512,31 +543,44 @@ func (s *State) sequenceAlert(r *rule, ev *event.Event, p *progress, key string,
 func (s *State) sweepRules(now int64) int {
 	dropped := 0
 	for _, r := range s.eng.rules {
-		switch st := s.rs[r.idx].(type) {
-		case *thresholdState:
-			idle := 2*r.window + r.lateness
-			for k, w := range st.groups {
-				if w.maxT < now-idle {
-					delete(st.groups, k)
-					delete(st.distinct, k)
-					dropped++
-				}
+		if s.shr != nil && s.shr[r.idx] {
+			continue // swept by sweepShared
+		}
+		dropped += sweepRule(r, s.rs[r.idx], now)
+	}
+	if s.sh != nil {
+		dropped += s.sweepShared(now)
+	}
+	return dropped
+}
+
+// sweepRule sweeps one rule's state at now.
+func sweepRule(r *rule, rs ruleState, now int64) int {
+	dropped := 0
+	switch st := rs.(type) {
+	case *thresholdState:
+		idle := 2*r.window + r.lateness
+		for k, w := range st.groups {
+			if w.maxT < now-idle {
+				delete(st.groups, k)
+				delete(st.distinct, k)
+				dropped++
 			}
-		case *firstSeenState:
-			for h, at := range st.terms {
-				if at < now-r.retention {
-					delete(st.terms, h)
-					dropped++
-				}
+		}
+	case *firstSeenState:
+		for h, at := range st.terms {
+			if at < now-r.retention {
+				delete(st.terms, h)
+				dropped++
 			}
-		case *baselineState:
-			dropped += sweepBaseline(r, st, now)
-		case *sequenceState:
-			for k, p := range st.groups {
-				if p.last < now-r.window {
-					delete(st.groups, k)
-					dropped++
-				}
+		}
+	case *baselineState:
+		dropped += sweepBaseline(r, st, now)
+	case *sequenceState:
+		for k, p := range st.groups {
+			if p.last < now-r.window {
+				delete(st.groups, k)
+				dropped++
 			}
 		}
 	}

@@ -24,7 +24,11 @@ type baselineStore interface {
 // before it. A failure is logged and leaves the rules to learn again from
 // live events: in warm-up they stay silent, so it never raises a false
 // alert.
-func seedBaselines(ctx context.Context, store recoveryStore, state *rules.State, topic string, partition int32,
+//
+// A shared rule's groups (rules.Shared) total every partition's events:
+// each partition's history is added to sh once, at its first assignment,
+// and not again when the partition comes back after a rebalance.
+func seedBaselines(ctx context.Context, store recoveryStore, state *rules.State, sh *rules.Shared, topic string, partition int32,
 	latest time.Time, known bool, log *slog.Logger) {
 	seeds, unseedable := state.Engine().BaselineSeeds()
 	for _, u := range unseedable {
@@ -39,7 +43,14 @@ func seedBaselines(ctx context.Context, store recoveryStore, state *rules.State,
 		to = latest.Add(-state.Engine().Lookback())
 	}
 	to = to.UTC().Truncate(time.Second)
+	shared := map[string]bool{}
+	for _, id := range state.Engine().SharedRules() {
+		shared[id] = true
+	}
 	for _, sd := range seeds {
+		if shared[sd.Rule] && sh != nil && !sh.ClaimSeed(sd.Rule, partition) {
+			continue
+		}
 		start := time.Now()
 		p := int64(sd.Period)
 		from := time.Unix(0, (to.UnixNano()/p-int64(sd.Periods))*p).UTC() // periods aligned on the Unix epoch

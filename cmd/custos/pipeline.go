@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,7 +44,14 @@ type pipeline struct {
 	// consent is the subjects' consent and account status, shared by all
 	// partitions and kept across rule reloads; seeded from ClickHouse at
 	// start-up.
-	consent       *consent.Registry
+	consent *consent.Registry
+	// shared is the state of the rules not grouped by actor (partner,
+	// country, type...), whose groups span partitions: every partition of
+	// the process feeds and reads it (rules.Shared); kept across reloads.
+	shared rules.Shared
+	// seedOnce seeds shared's first_seen terms from storage, at the first
+	// assignment of an events partition.
+	seedOnce      sync.Once
 	store         recoveryStore
 	writer        *writer.Writer
 	subjectsTopic string
@@ -54,7 +62,11 @@ var _ kafka.Processor = (*pipeline)(nil)
 
 // Assigned prepares a partition: offsets already stored (re-delivered after
 // a crash before the commit) will be skipped, and the rule state is rebuilt
-// from the partition's stored recent events and alerts.
+// from the partition's stored recent events and alerts. The state of rules
+// not grouped by actor is the process's shared state: the partition's
+// replayed events count in it only if it has not counted them already
+// (the partition was held before), and its first_seen terms are seeded
+// from every partition's stored events at the first assignment.
 func (p *pipeline) Assigned(ctx context.Context, topic string, partition int32, committed int64) (kafka.PartitionProcessor, error) {
 	if topic == p.subjectsTopic {
 		return &statusPartition{w: p.writer, consent: p.consent}, nil
@@ -65,14 +77,15 @@ func (p *pipeline) Assigned(ctx context.Context, topic string, partition int32, 
 		return nil, fmt.Errorf("read stored offsets: %w", err)
 	}
 	engine := p.engine.Load()
-	state := engine.NewState(partition)
+	p.seedOnce.Do(func() { seedTerms(ctx, p.store, engine, &p.shared, topic, p.log) })
+	state := engine.NewSharedState(partition, &p.shared)
 	start := time.Now()
 	observed := 0
 	latest, ok, err := p.store.LatestEventTime(ctx, topic, partition, max(from-recentOffsets, 0))
 	if err != nil {
 		return nil, fmt.Errorf("read latest event time: %w", err)
 	}
-	seedBaselines(ctx, p.store, state, topic, partition, latest, ok, p.log)
+	seedBaselines(ctx, p.store, state, &p.shared, topic, partition, latest, ok, p.log)
 	if ok {
 		// The longest rule window plus its allowed lateness.
 		since := latest.Add(-engine.Lookback())

@@ -57,6 +57,11 @@ type window struct {
 	vals    [ringSize]uint32
 	events  [ringSize]uint16
 	level   int8 // escalation level of the alert of slot alerted
+	// reported is the value the slot's alert carried when last emitted
+	// (saturating): the alert is updated, under the same id, each time the
+	// value doubles, so it shows current counts without a new alert per
+	// event.
+	reported uint32
 }
 
 // suppressedLevel marks a slot whose alert an exception suppressed.
@@ -141,10 +146,11 @@ func (s *State) thresholdAdd(r *rule, ev *event.Event, t int64, emit func(*Alert
 	slot := floorDiv(t, r.suppress) * r.suppress
 	sev, level := severityAt(r, sum)
 	if slot == w.alerted {
-		if w.level == suppressedLevel || level <= w.level {
+		if w.level == suppressedLevel || (level <= w.level && sum < 2*int64(w.reported)) {
 			return
 		}
-		w.level = level // escalation: the same alert, updated
+		// Escalation, or the value doubled: the same alert, updated.
+		w.level, w.reported = max(w.level, level), sat32(sum)
 		id := StableID(r.ID, key, time.Unix(0, slot))
 		al := s.windowAlert(r, ev, w, id, key, slot, hit, sum, sev)
 		s.finishAlert(r, ev, al, nil, "")
@@ -157,7 +163,7 @@ func (s *State) thresholdAdd(r *rule, ev *event.Event, t int64, emit func(*Alert
 	}
 	newest := slot > w.alerted
 	if newest {
-		w.alerted, w.level = slot, level
+		w.alerted, w.level, w.reported = slot, level, sat32(sum)
 	}
 	applies, expired := s.excepted(r, ev.Time)
 	if applies {
@@ -585,4 +591,9 @@ func sweepRule(r *rule, rs ruleState, now int64) int {
 		}
 	}
 	return dropped
+}
+
+// sat32 clamps v to the range of a uint32.
+func sat32(v int64) uint32 {
+	return uint32(min(max(v, 0), math.MaxUint32))
 }

@@ -117,12 +117,13 @@ func runUntilStored(t *testing.T, cfg *Config, want int64) *service {
 // kind and actor, and no alert on normal traffic (an alert of another rule
 // on an incident's actor counts only if the incident lists that rule as
 // also rightly firing). It also asserts that no alert version is stored
-// twice: an escalation stores a new version under the same id (the alerts
-// table keeps the latest), but a re-delivery must not repeat a version.
+// twice: an escalation or a count update stores a new version under the
+// same id (the alerts table keeps the latest), but a re-delivery must not
+// repeat a version.
 func checkAlerts(t *testing.T, conn ch.Conn, incidents []synth.Incident) {
 	t.Helper()
 	rows, err := conn.Query(context.Background(),
-		"SELECT alert_id, rule, actor_id, severity, count() FROM alerts GROUP BY alert_id, rule, actor_id, severity")
+		"SELECT alert_id, rule, actor_id, severity, count() FROM alerts GROUP BY alert_id, rule, actor_id, severity, events, records")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +255,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 		}
 	})
 	t.Run("alerts reach the alerts topic", func(t *testing.T) {
-		alerts := queryInt(t, conn, "SELECT count() FROM alerts")
+		alerts := queryInt(t, conn, "SELECT uniqExact(alert_id) FROM alerts")
 		r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: cfg.Kafka.Brokers, Topic: cfg.Kafka.AlertsTopic, Partition: 0})
 		defer r.Close()
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -377,6 +378,57 @@ func committedLag(t *testing.T, cfg *Config) int64 {
 		lag += p.LastOffset - committed
 	}
 	return lag
+}
+
+// TestKillDuringTheFullScenario kills the binary with SIGKILL on the full
+// scenario's last day, after seven days have been learned, and restarts
+// it: the restarted process must seed baselines and first-seen terms from
+// ClickHouse and rebuild its windows, so the last day's incidents are all
+// caught, once, and normal traffic stays quiet.
+func TestKillDuringTheFullScenario(t *testing.T) {
+	bin := buildBinary(t)
+	cfg := testConfig(t, "killfull")
+	gen, err := synth.New(synth.Config{Scenario: synth.ScenarioFull, Events: 400000, Incidents: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := int64(gen.Total())
+	ctx := context.Background()
+	if err := kafka.EnsureTopics(ctx, cfg.Kafka.Brokers, 30*time.Second, topicSpecs(cfg)...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := produce(ctx, cfg, gen, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	cmd, logs := startBinary(t, bin, cfg, "-kafka.commit_interval", "1h")
+	conn := connect(t, cfg)
+	// Seven of eight days are ~88% of the events: kill a little before.
+	waitCount(t, conn, "SELECT count() FROM events", total*85/100, 3*time.Minute)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	before := queryInt(t, conn, "SELECT count() FROM events")
+	cmd2, logs2 := startBinary(t, bin, cfg)
+	waitCount(t, conn, "SELECT count() FROM events", total, 3*time.Minute)
+	deadline := time.Now().Add(time.Minute)
+	for committedLag(t, cfg) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted consumer did not commit everything\n%s", logs2)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := cmd2.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd2.Wait(); err != nil {
+		t.Fatalf("graceful stop: %v\n%s", err, logs2)
+	}
+	t.Logf("killed with %d of %d events stored", before, total)
+	if n := queryInt(t, conn, "SELECT count() FROM events"); n != total {
+		t.Fatalf("events rows = %d, want %d\n%s", n, total, logs)
+	}
+	checkAlerts(t, conn, gen.Incidents())
 }
 
 // TestKillBetweenInsertAndCommit stops the real binary with SIGKILL after

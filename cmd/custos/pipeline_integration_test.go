@@ -343,7 +343,7 @@ func waitCount(t *testing.T, conn ch.Conn, q string, want int64, timeout time.Du
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: %d after %s, want %d (err %v)", q, n, timeout, want, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -380,75 +380,36 @@ func committedLag(t *testing.T, cfg *Config) int64 {
 	return lag
 }
 
-// TestKillDuringTheFullScenario kills the binary with SIGKILL on the full
-// scenario's last day, after seven days have been learned, and restarts
-// it: the restarted process must seed baselines and first-seen terms from
-// ClickHouse and rebuild its windows, so the last day's incidents are all
-// caught, once, and normal traffic stays quiet.
-func TestKillDuringTheFullScenario(t *testing.T) {
-	bin := buildBinary(t)
-	cfg := testConfig(t, "killfull")
-	gen, err := synth.New(synth.Config{Scenario: synth.ScenarioFull, Events: 400000, Incidents: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	total := int64(gen.Total())
-	ctx := context.Background()
-	if err := kafka.EnsureTopics(ctx, cfg.Kafka.Brokers, 30*time.Second, topicSpecs(cfg)...); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := produce(ctx, cfg, gen, 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	cmd, logs := startBinary(t, bin, cfg, "-kafka.commit_interval", "1h")
-	conn := connect(t, cfg)
-	// Seven of eight days are ~88% of the events: kill a little before.
-	waitCount(t, conn, "SELECT count() FROM events", total*85/100, 3*time.Minute)
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
-	before := queryInt(t, conn, "SELECT count() FROM events")
-	cmd2, logs2 := startBinary(t, bin, cfg)
-	waitCount(t, conn, "SELECT count() FROM events", total, 3*time.Minute)
-	deadline := time.Now().Add(time.Minute)
-	for committedLag(t, cfg) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("restarted consumer did not commit everything\n%s", logs2)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if err := cmd2.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd2.Wait(); err != nil {
-		t.Fatalf("graceful stop: %v\n%s", err, logs2)
-	}
-	t.Logf("killed with %d of %d events stored", before, total)
-	if n := queryInt(t, conn, "SELECT count() FROM events"); n != total {
-		t.Fatalf("events rows = %d, want %d\n%s", n, total, logs)
-	}
-	checkAlerts(t, conn, gen.Incidents())
-}
-
 // TestKillBetweenInsertAndCommit stops the real binary with SIGKILL after
 // its rows are in ClickHouse but before it committed any offset (commits
 // are held back by a long commit interval), restarts it, and checks that
-// nothing is lost or duplicated, alerts included. A second round kills it
-// in the middle of the stream.
+// nothing is lost or duplicated, alerts included: after everything is
+// stored, in the middle of the stream, and on the full scenario's last day,
+// where the restarted process must seed baselines and first-seen terms from
+// ClickHouse and rebuild its windows to catch every incident once and stay
+// quiet on normal traffic.
 func TestKillBetweenInsertAndCommit(t *testing.T) {
 	bin := buildBinary(t)
 	for _, tc := range []struct {
 		name     string
+		gen      func(t *testing.T) *synth.Generator
 		fraction float64 // share of the stream stored before the kill
 	}{
-		{"after everything is stored", 1},
-		{"in the middle of the stream", 0.4},
+		{"after everything is stored", func(t *testing.T) *synth.Generator { return newGen(t, 30000) }, 1},
+		{"in the middle of the stream", func(t *testing.T) *synth.Generator { return newGen(t, 200000) }, 0.4},
+		// Seven of eight days are ~88% of the events: kill a little before.
+		{"on the last day of the full scenario", func(t *testing.T) *synth.Generator {
+			g, err := synth.New(synth.Config{Scenario: synth.ScenarioFull, Events: 400000, Incidents: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return g
+		}, 0.85},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(t, "kill")
 			cfg.Kafka.BatchSize = 500
-			gen := newGen(t, 30000)
+			gen := tc.gen(t)
 			total := int64(gen.Total())
 			ctx := context.Background()
 			if err := kafka.EnsureTopics(ctx, cfg.Kafka.Brokers, 30*time.Second, topicSpecs(cfg)...); err != nil {
@@ -459,7 +420,7 @@ func TestKillBetweenInsertAndCommit(t *testing.T) {
 			}
 			cmd, logs := startBinary(t, bin, cfg, "-kafka.commit_interval", "1h")
 			conn := connect(t, cfg)
-			waitCount(t, conn, "SELECT count() FROM events", int64(tc.fraction*float64(total)), 2*time.Minute)
+			waitCount(t, conn, "SELECT count() FROM events", int64(tc.fraction*float64(total)), 3*time.Minute)
 			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
@@ -470,7 +431,7 @@ func TestKillBetweenInsertAndCommit(t *testing.T) {
 			before := queryInt(t, conn, "SELECT count() FROM events")
 
 			cmd2, logs2 := startBinary(t, bin, cfg)
-			waitCount(t, conn, "SELECT count() FROM events", total, 2*time.Minute)
+			waitCount(t, conn, "SELECT count() FROM events", total, 3*time.Minute)
 			deadline := time.Now().Add(time.Minute)
 			for committedLag(t, cfg) != 0 {
 				if time.Now().After(deadline) {
@@ -485,6 +446,9 @@ func TestKillBetweenInsertAndCommit(t *testing.T) {
 				t.Fatalf("graceful stop: %v\n%s", err, logs2)
 			}
 			t.Logf("stored before kill: %d of %d", before, total)
+			if tc.fraction < 1 && before >= total {
+				t.Fatalf("the kill came after all %d events were stored: the case no longer tests a kill mid-stream", total)
+			}
 			if n := queryInt(t, conn, "SELECT count() FROM events"); n != total {
 				t.Fatalf("events rows = %d, want %d: re-delivery duplicated or lost rows", n, total)
 			}

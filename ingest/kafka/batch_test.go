@@ -1,8 +1,12 @@
 package kafka
 
 import (
+	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"testing"
+	"time"
 )
 
 func TestTrackerCommitsOnlyTheUnbrokenRun(t *testing.T) {
@@ -80,5 +84,35 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want error %v", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// flakyProcessor fails its first n takeovers.
+type flakyProcessor struct{ n, calls int }
+
+func (f *flakyProcessor) Assigned(context.Context, string, int32, int64) (PartitionProcessor, error) {
+	f.calls++
+	if f.calls <= f.n {
+		return nil, errors.New("clickhouse: connection refused")
+	}
+	return nopPartition{}, nil
+}
+
+type nopPartition struct{}
+
+func (nopPartition) Process(context.Context, *Batch) error { return nil }
+func (nopPartition) Flush()                                {}
+
+func TestAssignRetriesUntilTheProcessorTakesOver(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	f := &flakyProcessor{n: 2}
+	pp, err := assign(context.Background(), f, "t", 0, 0, log)
+	if err != nil || pp == nil || f.calls != 3 {
+		t.Fatalf("assign = %v, %v after %d calls; want a processor after 3 calls", pp, err, f.calls)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := assign(ctx, &flakyProcessor{n: 1 << 30}, "t", 0, 0, log); err == nil {
+		t.Fatal("assign must give up with an error when its context ends")
 	}
 }

@@ -167,7 +167,7 @@ type staged struct {
 func (c *Consumer) runPartition(ctx context.Context, gen *kafkago.Generation, topic string, pa kafkago.PartitionAssignment) error {
 	partition := int32(pa.ID)
 	log := c.log.With("topic", topic, "partition", partition)
-	pp, err := c.proc.Assigned(ctx, topic, partition, pa.Offset)
+	pp, err := assign(ctx, c.proc, topic, partition, pa.Offset, log)
 	if err != nil {
 		return fmt.Errorf("assign %s/%d: %w", topic, partition, err)
 	}
@@ -388,4 +388,25 @@ func (c *Consumer) deliver(ctx context.Context, pp PartitionProcessor, st *stage
 		return fmt.Errorf("process %s/%d offsets %d-%d: %w", b.Topic, b.Partition, b.First, b.Last, err)
 	}
 	return nil
+}
+
+// assign asks the processor to take over a partition, retrying with
+// backoff while it fails (ClickHouse briefly unreachable, say): giving up
+// would end the whole generation and make the group rebalance in a loop.
+// It returns an error only when ctx ends first.
+func assign(ctx context.Context, proc Processor, topic string, partition int32, offset int64, log *slog.Logger) (PartitionProcessor, error) {
+	backoff := 250 * time.Millisecond
+	for {
+		pp, err := proc.Assigned(ctx, topic, partition, offset)
+		if err == nil {
+			return pp, nil
+		}
+		log.Warn("taking over the partition failed; retrying", "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
 }

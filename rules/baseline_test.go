@@ -219,11 +219,9 @@ func TestBaselineRebuild(t *testing.T) {
 	for _, sd := range seeds {
 		r := e.byID[sd.Rule]
 		type row struct {
-			key  string
-			ev   *event.Event
-			tot  int64
-			n    int64
-			time int64
+			ev  *event.Event
+			tot int64
+			n   int64
 		}
 		rows := map[string]*row{}
 		var order []string

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -677,9 +676,6 @@ func (p pos) lineOf(celLine int) int {
 func errAt(file string, line int, format string, args ...any) *strictyaml.Error {
 	return &strictyaml.Error{File: file, Line: line, Msg: fmt.Sprintf(format, args...)}
 }
-
-// itoa is strconv.Itoa, shorter at call sites.
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // Valid reports whether s is one of the known severities.
 func (s Severity) Valid() bool {

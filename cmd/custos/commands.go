@@ -277,9 +277,10 @@ func writeJSONLines(path string, gen *synth.Generator, stdout io.Writer) error {
 		if !ok {
 			break
 		}
-		buf = v
-		w.Write(v)
-		w.WriteByte('\n')
+		buf = append(v, '\n')
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
 	}
 	return w.Flush()
 }

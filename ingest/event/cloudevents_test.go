@@ -1,6 +1,7 @@
 package event
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -105,8 +106,8 @@ func TestCloudEventsBinary(t *testing.T) {
 
 func asError(t testing.TB, err error) *Error {
 	t.Helper()
-	e, ok := err.(*Error)
-	if !ok {
+	var e *Error
+	if !errors.As(err, &e) {
 		t.Fatalf("got %v (%T), want *Error", err, err)
 	}
 	return e

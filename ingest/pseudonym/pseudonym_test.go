@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"testing"
 )
 
@@ -38,7 +39,7 @@ func TestSubject(t *testing.T) {
 }
 
 func TestShortKey(t *testing.T) {
-	if _, err := New([]byte("short")); err != ErrShortKey {
+	if _, err := New([]byte("short")); !errors.Is(err, ErrShortKey) {
 		t.Fatalf("New(short) error = %v, want ErrShortKey", err)
 	}
 }

@@ -46,7 +46,7 @@ func TestProduceRealKafka(t *testing.T) {
 	if err := cc.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: 3, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
-	defer cc.DeleteTopics(topic)
+	defer func() { _ = cc.DeleteTopics(topic) }()
 
 	g, err := synth.New(synth.Config{Events: 20_000, Incidents: true})
 	if err != nil {

@@ -42,7 +42,9 @@ func ParseScenario(s string) (Scenario, error) {
 // String returns the scenario's name.
 func (s Scenario) String() string { return string(s) }
 
-// Defaults of the full scenario; Events defaults to DefaultEvents per day.
+// DefaultFullDays is how many days the full scenario spans by default (seven
+// to learn from, then the incident day); Events defaults to DefaultEvents
+// per day.
 const DefaultFullDays = 8
 
 // DefaultFullStart is the default start of the full scenario: the Monday a

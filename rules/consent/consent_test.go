@@ -153,7 +153,7 @@ func TestKeyOf(t *testing.T) {
 	if fmt.Sprintf("%x", k[:]) != "0123456789abcdef0123456789abcdef" {
 		t.Fatalf("KeyOf = %x", k)
 	}
-	if KeyOf("cust-1") == KeyOf("cust-2") || KeyOf("cust-1") != KeyOf("cust-1") {
+	if again := KeyOf("cust-1"); KeyOf("cust-1") == KeyOf("cust-2") || KeyOf("cust-1") != again {
 		t.Fatal("hashed keys")
 	}
 	if KeyOf("0123456789abcdef0123456789abcdeg") == KeyOf("0123456789abcdef0123456789abcdef") {

@@ -16,7 +16,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -488,7 +487,6 @@ type proxy struct {
 	upstream string
 	cutAfter atomic.Int64 // > 0: cut the connection that writes this many bytes
 	cuts     atomic.Int64
-	wg       sync.WaitGroup
 }
 
 func newProxy(t *testing.T, upstream string) *proxy {

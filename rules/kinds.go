@@ -344,6 +344,7 @@ type firstSeenState struct {
 	terms map[uint64]int64
 	start int64 // first event time the rule saw: learning runs from it
 	buf   []byte
+	vals  []string // scratch term tuple, reused across events
 }
 
 var termSeed = maphash.MakeSeed()
@@ -361,36 +362,22 @@ func (s *State) firstSeen(r *rule, ev *event.Event, t int64, emit func(*Alert)) 
 	}
 	learning := t < st.start+r.learning
 	key, _ := groupKey(r, ev, nil)
-	vals := make([]string, len(r.terms))
-	var walk func(i int)
-	walk = func(i int) {
-		if i == len(r.terms) {
-			h := termHash(st, key, vals)
-			if last, ok := st.terms[h]; ok {
-				if t > last {
-					st.terms[h] = t
-				}
-				return
-			}
-			st.terms[h] = t
-			if !learning {
-				s.newTerm(r, ev, t, key, strings.Join(vals, ", "), emit)
-			}
-			return
-		}
-		f := r.terms[i]
-		if eventFields[f].typ == stringList {
-			for _, v := range listField(ev, f) {
-				vals[i] = v
-				walk(i + 1)
-			}
-			return
-		}
-		if vals[i] = stringField(ev, f); vals[i] != "" {
-			walk(i + 1)
-		}
+	if len(st.vals) != len(r.terms) {
+		st.vals = make([]string, len(r.terms))
 	}
-	walk(0)
+	walkTerms(r, ev, st.vals, 0, func(vals []string) {
+		h := termHash(st, key, vals)
+		if last, ok := st.terms[h]; ok {
+			if t > last {
+				st.terms[h] = t
+			}
+			return
+		}
+		st.terms[h] = t
+		if !learning {
+			s.newTerm(r, ev, t, key, strings.Join(vals, ", "), emit)
+		}
+	})
 }
 
 // termHash is the hash of the group key and term tuple vals.
@@ -404,29 +391,29 @@ func termHash(st *firstSeenState, key string, vals []string) uint64 {
 }
 
 // forEachTerm calls fn with each tuple of r's term values of ev: list
-// fields (data.categories) element by element, empty values skipped, as
-// firstSeen walks them (which inlines the walk to save an allocation).
+// fields (data.categories) element by element, empty values skipped.
 func forEachTerm(r *rule, ev *event.Event, fn func(vals []string)) {
-	vals := make([]string, len(r.terms))
-	var walk func(i int)
-	walk = func(i int) {
-		if i == len(r.terms) {
-			fn(vals)
-			return
-		}
-		f := r.terms[i]
-		if eventFields[f].typ == stringList {
-			for _, v := range listField(ev, f) {
-				vals[i] = v
-				walk(i + 1)
-			}
-			return
-		}
-		if vals[i] = stringField(ev, f); vals[i] != "" {
-			walk(i + 1)
-		}
+	walkTerms(r, ev, make([]string, len(r.terms)), 0, fn)
+}
+
+// walkTerms fills vals[i:] with every combination of term values and calls
+// fn with each complete tuple.
+func walkTerms(r *rule, ev *event.Event, vals []string, i int, fn func(vals []string)) {
+	if i == len(r.terms) {
+		fn(vals)
+		return
 	}
-	walk(0)
+	f := r.terms[i]
+	if eventFields[f].typ == stringList {
+		for _, v := range listField(ev, f) {
+			vals[i] = v
+			walkTerms(r, ev, vals, i+1, fn)
+		}
+		return
+	}
+	if vals[i] = stringField(ev, f); vals[i] != "" {
+		walkTerms(r, ev, vals, i+1, fn)
+	}
 }
 
 func (s *State) newTerm(r *rule, ev *event.Event, t int64, key, term string, emit func(*Alert)) {

@@ -300,20 +300,7 @@ func TestBaselineSummary(t *testing.T) {
 // BenchmarkBaseline measures one Evaluate call of the shipped baseline
 // rules alone with 100,000 actors that all have history.
 func BenchmarkBaseline(b *testing.B) {
-	e := baselineEngine(b)
-	s := e.NewState(0)
-	next := benchStream("mixed")
-	i := 0
-	for ; i < 2*benchActors; i++ {
-		s.Evaluate(next(i), nil)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		s.Evaluate(next(i), nil)
-		i++
-	}
-	b.ReportMetric(float64(s.Keys()), "keys")
+	benchEvaluate(b, baselineEngine(b), "mixed", nil)
 }
 
 // BenchmarkBaselineMemoryPerKey measures the heap per tracked group of

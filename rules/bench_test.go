@@ -58,24 +58,28 @@ func benchStream(kind string) func(i int) *event.Event {
 func BenchmarkEvaluate(b *testing.B) {
 	for _, kind := range []string{"bulk_export", "unknown_recipient", "mixed"} {
 		b.Run(kind, func(b *testing.B) {
-			e := builtinEngine(b)
-			s := e.NewState(0)
-			next := benchStream(kind)
 			alerts := 0
-			emit := func(*Alert) { alerts++ }
-			i := 0
-			for ; i < 2*benchActors; i++ { // warm up: every actor tracked
-				s.Evaluate(next(i), emit)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				s.Evaluate(next(i), emit)
-				i++
-			}
-			b.ReportMetric(float64(s.Keys()), "keys")
+			benchEvaluate(b, builtinEngine(b), kind, func(*Alert) { alerts++ })
 		})
 	}
+}
+
+// benchEvaluate times one Evaluate call of e over the benchmark stream of
+// kind, after a warm-up that tracks every actor, and reports the keys.
+func benchEvaluate(b *testing.B, e *Engine, kind string, emit func(*Alert)) {
+	s := e.NewState(0)
+	next := benchStream(kind)
+	i := 0
+	for ; i < 2*benchActors; i++ {
+		s.Evaluate(next(i), emit)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		s.Evaluate(next(i), emit)
+		i++
+	}
+	b.ReportMetric(float64(s.Keys()), "keys")
 }
 
 // BenchmarkMemoryPerKey measures the heap per tracked actor window of the

@@ -10,30 +10,19 @@ import (
 // BenchmarkNext measures the cost of one event: ns/op is ns per event,
 // B/event its average size.
 func BenchmarkNext(b *testing.B) {
-	g, err := synth.New(synth.Config{Events: max(b.N, 1_000_000), Incidents: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	buf := make([]byte, 0, 2048)
-	var size int
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		_, v, ok := g.Next(buf)
-		if !ok {
-			b.Fatal("stream exhausted")
-		}
-		buf = v
-		size += len(v)
-	}
-	b.ReportMetric(float64(size)/float64(b.N), "B/event")
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	benchNext(b, synth.Config{Events: max(b.N, 1_000_000), Incidents: true})
 }
 
 // BenchmarkNextFull is BenchmarkNext on the full scenario (peaks, habits
 // and all its incidents).
 func BenchmarkNextFull(b *testing.B) {
-	g, err := synth.New(synth.Config{Scenario: synth.ScenarioFull, Events: max(b.N, 8_000_000), Incidents: true})
+	benchNext(b, synth.Config{Scenario: synth.ScenarioFull, Events: max(b.N, 8_000_000), Incidents: true})
+}
+
+// benchNext times Next over a generator of cfg and reports the average
+// event size and the rate.
+func benchNext(b *testing.B, cfg synth.Config) {
+	g, err := synth.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -23,6 +23,7 @@ type Migration struct {
 var Migrations = []Migration{
 	{Version: 1, Name: "events, event_offsets, subject_index, alerts, subject_status", statements: createTables},
 	{Version: 2, Name: "skip indexes on events (21.1+)", statements: addSkipIndexes},
+	{Version: 3, Name: "narrow subject_index (subject, time, actor_id, event_id), rebuilt from events", statements: narrowSubjectIndex},
 }
 
 // Statements returns the DDL that Migrate runs on a server of version v

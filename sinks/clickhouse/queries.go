@@ -28,14 +28,22 @@ ORDER BY time, time_ms, event_id
 LIMIT 1 BY event_id
 LIMIT @limit`
 
+// subjectEvents selects the events that touched subject @subject: the
+// subject_index rows of the subject (found by its sorting key) point into
+// events by events' own sorting key, so both reads are key lookups.
+const subjectEvents = `(toDate(time), actor_id, time, event_id) IN (
+    SELECT toDate(time), actor_id, time, event_id
+    FROM subject_index
+    WHERE subject = @subject%s)`
+
 // QuerySubjectEvents lists everything that touched one subject (by
-// pseudonym) in [@from, @to), oldest first, at most @limit. Reads
-// subject_index, sorted by subject.
-const QuerySubjectEvents = `SELECT event_id, time, time_ms, type, action, actor_id,
+// pseudonym) in [@from, @to), oldest first, at most @limit.
+var QuerySubjectEvents = `SELECT event_id, time, time_ms, type, action, actor_id,
     source_system, source_dataset, categories, records, outcome,
     recipient_domain, purpose
-FROM subject_index
-WHERE subject = @subject AND time >= @from AND time < @to
+FROM events
+WHERE time >= @from AND time < @to
+    AND ` + fmt.Sprintf(subjectEvents, " AND time >= @from AND time < @to") + `
 ORDER BY time, time_ms, event_id
 LIMIT 1 BY event_id
 LIMIT @limit`
@@ -43,13 +51,14 @@ LIMIT @limit`
 // QuerySubjectRecipients answers "who received this subject's data": one
 // row per recipient of a successful share of the subject (by pseudonym),
 // with how many shares, when, and for which purposes; most recent first.
-const QuerySubjectRecipients = `SELECT recipient_id, recipient_domain,
+var QuerySubjectRecipients = `SELECT recipient_id, recipient_domain,
     any(recipient_name) AS name, any(recipient_country) AS country,
     uniqExact(event_id) AS shares,
     min(time) AS first_shared, max(time) AS last_shared,
     groupUniqArray(purpose) AS purposes
-FROM subject_index
-WHERE subject = @subject AND type = 'share' AND outcome = 'success'
+FROM events
+WHERE type = 'share' AND outcome = 'success'
+    AND ` + fmt.Sprintf(subjectEvents, "") + `
 GROUP BY recipient_id, recipient_domain
 ORDER BY last_shared DESC, recipient_domain`
 

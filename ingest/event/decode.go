@@ -268,9 +268,55 @@ func (d *Decoder) countVal(path string) (int64, *Error) {
 	return n, nil
 }
 
-// members iterates over an object's members. For each key it calls field,
-// which must consume the value; it returns false for keys it does not know,
-// which are then kept as unknown members of obj. seen catches repeated keys.
+// memberFunc decodes the value of an object's member whose key is at the
+// cursor (its raw span starts at keyStart) and returns the member's bit in
+// the object's seen mask, 0 for a member without one (an unknown key,
+// kept with keepUnknown).
+type memberFunc func(key []byte, keyStart int) (uint32, *Error)
+
+// members walks the members of the object at the cursor (path names it in
+// errors), calling member for each, and returns the mask of the members
+// seen; a key seen twice is refused. member is called, not kept, so a
+// closure passed here stays on the stack.
+func (d *Decoder) members(path string, member memberFunc) (uint32, *Error) {
+	if err := d.objectStart(path); err != nil {
+		return 0, err
+	}
+	var seen uint32
+	for first := true; ; first = false {
+		more, err := d.s.next(first, '}')
+		if err != nil || !more {
+			return seen, err
+		}
+		key, ks, err := d.s.key()
+		if err != nil {
+			return seen, err
+		}
+		bit, err := member(key, ks)
+		if err != nil {
+			return seen, err
+		}
+		if seen&bit != 0 {
+			return seen, dupErr(path, key)
+		}
+		seen |= bit
+	}
+}
+
+// enumVal reads a string member and maps it with parse; a value parse does
+// not know (it returns "") is refused with "... is not one of " + allowed.
+func enumVal[T ~string](d *Decoder, path string, parse func([]byte) T, allowed string) (T, *Error) {
+	b, err := d.bytesVal(path)
+	if err != nil {
+		return "", err
+	}
+	v := parse(b)
+	if v == "" {
+		return "", newErr(path, ReasonValue, "%s is not one of %s", quote(string(b)), allowed)
+	}
+	return v, nil
+}
+
 func (d *Decoder) objectStart(path string) *Error {
 	if k := d.s.peek(); k != kindObject {
 		return d.typeErr(path, "an object", k)
@@ -344,111 +390,58 @@ func (d *Decoder) event(ev *Event, depth int, sniff bool) (uint32, *Error) {
 		}
 		return 0, err
 	}
-	var seen uint32
-	first := true
-	for {
-		more, err := d.s.next(first, '}')
-		first = false
-		if err != nil {
-			return 0, err
-		}
-		if !more {
-			break
-		}
-		key, ks2, err := d.s.key()
-		if err != nil {
-			return 0, err
-		}
-		var bit uint32
+	seen, err := d.members("", func(key []byte, ks int) (bit uint32, err *Error) {
 		switch string(key) {
 		case "schema":
-			bit = fSchema
 			b, err := d.bytesVal("schema")
-			if err != nil {
-				return 0, err
+			if err == nil && string(b) != SchemaV1 {
+				err = newErr("schema", ReasonVersion, "unsupported schema %s (this decoder reads %q)", quote(string(b)), SchemaV1)
 			}
-			if string(b) != SchemaV1 {
-				return 0, newErr("schema", ReasonVersion, "unsupported schema %s (this decoder reads %q)", quote(string(b)), SchemaV1)
-			}
+			return fSchema, err
 		case "event_id":
-			bit = fEventID
-			if ev.ID, err = d.idVal("event_id"); err != nil {
-				return 0, err
-			}
+			ev.ID, err = d.idVal("event_id")
+			return fEventID, err
 		case "time":
-			bit = fTime
-			if ev.Time, err = d.timeVal("time"); err != nil {
-				return 0, err
-			}
+			ev.Time, err = d.timeVal("time")
+			return fTime, err
 		case "type":
-			bit = fType
-			b, err := d.bytesVal("type")
-			if err != nil {
-				return 0, err
-			}
-			if ev.Type = parseType(b); ev.Type == "" {
-				return 0, newErr("type", ReasonValue, "%s is not one of access, share", quote(string(b)))
-			}
+			ev.Type, err = enumVal(d, "type", parseType, "access, share")
+			return fType, err
 		case "action":
-			bit = fAction
-			b, err := d.bytesVal("action")
-			if err != nil {
-				return 0, err
-			}
-			if ev.Action = parseAction(b); ev.Action == "" {
-				return 0, newErr("action", ReasonValue, "%s is not one of read, query, export, download, update, delete, transfer", quote(string(b)))
-			}
+			ev.Action, err = enumVal(d, "action", parseAction, "read, query, export, download, update, delete, transfer")
+			return fAction, err
 		case "actor":
-			bit = fActor
-			err = d.actor(&ev.Actor, depth+1)
+			return fActor, d.actor(&ev.Actor, depth+1)
 		case "source":
-			bit = fSource
-			err = d.source(&ev.Source, depth+1)
+			return fSource, d.source(&ev.Source, depth+1)
 		case "data":
-			bit = fData
-			err = d.data(&ev.Data, depth+1)
+			return fData, d.data(&ev.Data, depth+1)
 		case "recipient":
-			bit = fRecipient
-			err = d.recipient(&ev.Recipient, depth+1)
+			return fRecipient, d.recipient(&ev.Recipient, depth+1)
 		case "channel":
-			bit = fChannel
-			err = d.channel(&ev.Channel, depth+1)
+			return fChannel, d.channel(&ev.Channel, depth+1)
 		case "purpose":
-			bit = fPurpose
 			ev.Purpose, err = d.dottedVal("purpose")
+			return fPurpose, err
 		case "legal_basis":
-			bit = fLegalBasis
 			ev.LegalBasis, err = d.stringVal("legal_basis")
+			return fLegalBasis, err
 		case "outcome":
-			bit = fOutcome
-			b, err := d.bytesVal("outcome")
-			if err != nil {
-				return 0, err
-			}
-			if ev.Outcome = parseOutcome(b); ev.Outcome == "" {
-				return 0, newErr("outcome", ReasonValue, "%s is not one of success, failure, denied", quote(string(b)))
-			}
+			ev.Outcome, err = enumVal(d, "outcome", parseOutcome, "success, failure, denied")
+			return fOutcome, err
 		case "request":
-			bit = fRequest
-			err = d.request(&ev.Request, depth+1)
+			return fRequest, d.request(&ev.Request, depth+1)
 		case "attributes":
-			bit = fAttributes
-			err = d.attributes(ev, depth+1)
+			return fAttributes, d.attributes(ev, depth+1)
 		case "specversion":
 			if sniff {
 				return 0, errStructured
 			}
-			err = d.keepUnknown(objTop, ks2, depth+1)
-		default:
-			err = d.keepUnknown(objTop, ks2, depth+1)
 		}
-		if err != nil {
-			return 0, err
-		}
-		if seen&bit != 0 {
-			return 0, dupErr("", key)
-		}
-		seen |= bit
+		return 0, d.keepUnknown(objTop, ks, depth+1)
+	})
+	if err != nil {
+		return 0, err
 	}
 	if depth == 1 {
 		if err := d.s.end(); err != nil {
@@ -468,99 +461,49 @@ const (
 	aDepartment
 )
 
-func (d *Decoder) actor(a *Actor, depth int) (err *Error) {
-	if err := d.objectStart("actor"); err != nil {
-		return err
-	}
-	var seen uint32
-	for first := true; ; first = false {
-		more, err := d.s.next(first, '}')
-		if err != nil || !more {
-			if err == nil && seen&aID == 0 {
-				return missing("actor.id")
-			}
-			return err
-		}
-		key, ks, err := d.s.key()
-		if err != nil {
-			return err
-		}
-		var bit uint32
+func (d *Decoder) actor(a *Actor, depth int) *Error {
+	seen, err := d.members("actor", func(key []byte, ks int) (bit uint32, err *Error) {
 		switch string(key) {
 		case "id":
-			bit = aID
 			a.ID, err = d.idVal("actor.id")
+			return aID, err
 		case "kind":
-			bit = aKind
-			var b []byte
-			if b, err = d.bytesVal("actor.kind"); err == nil {
-				switch string(b) {
-				case "user":
-					a.Kind = ActorUser
-				case "service":
-					a.Kind = ActorService
-				default:
-					err = newErr("actor.kind", ReasonValue, "%s is not one of user, service", quote(string(b)))
-				}
-			}
+			a.Kind, err = enumVal(d, "actor.kind", parseActorKind, "user, service")
+			return aKind, err
 		case "role":
-			bit = aRole
 			a.Role, err = d.stringVal("actor.role")
+			return aRole, err
 		case "department":
-			bit = aDepartment
 			a.Department, err = d.stringVal("actor.department")
-		default:
-			err = d.keepUnknown(objActor, ks, depth+1)
+			return aDepartment, err
 		}
-		if err != nil {
-			return err
-		}
-		if seen&bit != 0 {
-			return dupErr("actor", key)
-		}
-		seen |= bit
+		return 0, d.keepUnknown(objActor, ks, depth+1)
+	})
+	if err == nil && seen&aID == 0 {
+		return missing("actor.id")
 	}
+	return err
 }
 
-func (d *Decoder) source(s *Source, depth int) (err *Error) {
-	if err := d.objectStart("source"); err != nil {
-		return err
-	}
-	var seen uint32
-	for first := true; ; first = false {
-		more, err := d.s.next(first, '}')
-		if err != nil || !more {
-			if err == nil && seen&1 == 0 {
-				return missing("source.system")
-			}
-			return err
-		}
-		key, ks, err := d.s.key()
-		if err != nil {
-			return err
-		}
-		var bit uint32
+func (d *Decoder) source(s *Source, depth int) *Error {
+	seen, err := d.members("source", func(key []byte, ks int) (bit uint32, err *Error) {
 		switch string(key) {
 		case "system":
-			bit = 1
 			s.System, err = d.idVal("source.system")
+			return 1, err
 		case "dataset":
-			bit = 2
 			s.Dataset, err = d.stringVal("source.dataset")
+			return 2, err
 		case "environment":
-			bit = 4
 			s.Environment, err = d.stringVal("source.environment")
-		default:
-			err = d.keepUnknown(objSource, ks, depth+1)
+			return 4, err
 		}
-		if err != nil {
-			return err
-		}
-		if seen&bit != 0 {
-			return dupErr("source", key)
-		}
-		seen |= bit
+		return 0, d.keepUnknown(objSource, ks, depth+1)
+	})
+	if err == nil && seen&1 == 0 {
+		return missing("source.system")
 	}
+	return err
 }
 
 // Data members, as bits of the seen mask.
@@ -573,52 +516,32 @@ const (
 	dSubjectKinds
 )
 
-func (d *Decoder) data(x *Data, depth int) (err *Error) {
-	if err := d.objectStart("data"); err != nil {
-		return err
-	}
-	var seen uint32
-	for first := true; ; first = false {
-		more, err := d.s.next(first, '}')
-		if err != nil || !more {
-			return err
-		}
-		key, ks, err := d.s.key()
-		if err != nil {
-			return err
-		}
-		var bit uint32
+func (d *Decoder) data(x *Data, depth int) *Error {
+	_, err := d.members("data", func(key []byte, ks int) (bit uint32, err *Error) {
 		switch string(key) {
 		case "categories":
-			bit = dCategories
 			x.Categories, err = d.strArray("data.categories", d.lim.MaxCategories, itemDotted, depth+1)
+			return dCategories, err
 		case "records":
-			bit = dRecords
 			x.Records, err = d.countVal("data.records")
 			x.HasRecords = true
+			return dRecords, err
 		case "bytes":
-			bit = dBytes
 			x.Bytes, err = d.countVal("data.bytes")
+			return dBytes, err
 		case "subjects":
-			bit = dSubjects
 			x.Subjects, err = d.strArray("data.subjects", d.lim.MaxSubjects, itemID, depth+1)
+			return dSubjects, err
 		case "subjects_truncated":
-			bit = dTruncated
 			x.SubjectsTruncated, err = d.boolVal("data.subjects_truncated")
+			return dTruncated, err
 		case "subject_kinds":
-			bit = dSubjectKinds
 			x.SubjectKinds, err = d.strArray("data.subject_kinds", d.lim.MaxSubjectKinds, itemName, depth+1)
-		default:
-			err = d.keepUnknown(objData, ks, depth+1)
+			return dSubjectKinds, err
 		}
-		if err != nil {
-			return err
-		}
-		if seen&bit != 0 {
-			return dupErr("data", key)
-		}
-		seen |= bit
-	}
+		return 0, d.keepUnknown(objData, ks, depth+1)
+	})
+	return err
 }
 
 // itemCheck says what an array's strings must look like.
@@ -696,188 +619,101 @@ const (
 	rKind
 )
 
-func (d *Decoder) recipient(r *Recipient, depth int) (err *Error) {
-	if err := d.objectStart("recipient"); err != nil {
-		return err
-	}
-	var seen uint32
-	for first := true; ; first = false {
-		more, err := d.s.next(first, '}')
-		if err != nil || !more {
-			if err == nil {
-				if seen&(rID|rName|rDomain) == 0 {
-					return newErr("recipient", ReasonMissing, "needs at least one of id, name, domain")
-				}
-				if r.Kind == "" {
-					r.Kind = RecipientUnknown
-				}
-			}
-			return err
-		}
-		key, ks, err := d.s.key()
-		if err != nil {
-			return err
-		}
-		var bit uint32
+func (d *Decoder) recipient(r *Recipient, depth int) *Error {
+	seen, err := d.members("recipient", func(key []byte, ks int) (bit uint32, err *Error) {
 		switch string(key) {
 		case "id":
-			bit = rID
 			r.ID, err = d.idVal("recipient.id")
+			return rID, err
 		case "name":
-			bit = rName
 			r.Name, err = d.idVal("recipient.name")
+			return rName, err
 		case "domain":
-			bit = rDomain
 			r.Domain, err = d.idVal("recipient.domain")
+			return rDomain, err
 		case "country":
-			bit = rCountry
-			var b []byte
-			if b, err = d.bytesVal("recipient.country"); err == nil {
+			b, err := d.bytesVal("recipient.country")
+			if err == nil {
 				if len(b) != 2 || b[0] < 'A' || b[0] > 'Z' || b[1] < 'A' || b[1] > 'Z' {
 					err = newErr("recipient.country", ReasonValue, "%s is not an ISO 3166-1 alpha-2 code like \"DE\"", quote(string(b)))
 				} else {
 					r.Country = d.intern(b)
 				}
 			}
+			return rCountry, err
 		case "kind":
-			bit = rKind
-			var b []byte
-			if b, err = d.bytesVal("recipient.kind"); err == nil {
-				if r.Kind = parseRecipientKind(b); r.Kind == "" {
-					err = newErr("recipient.kind", ReasonValue, "%s is not one of partner, processor, data_subject, authority, affiliate, internal, unknown", quote(string(b)))
-				}
-			}
-		default:
-			err = d.keepUnknown(objRecipient, ks, depth+1)
+			r.Kind, err = enumVal(d, "recipient.kind", parseRecipientKind, "partner, processor, data_subject, authority, affiliate, internal, unknown")
+			return rKind, err
 		}
-		if err != nil {
-			return err
-		}
-		if seen&bit != 0 {
-			return dupErr("recipient", key)
-		}
-		seen |= bit
-	}
-}
-
-func (d *Decoder) channel(c *Channel, depth int) (err *Error) {
-	if err := d.objectStart("channel"); err != nil {
+		return 0, d.keepUnknown(objRecipient, ks, depth+1)
+	})
+	if err != nil {
 		return err
 	}
-	var seen uint32
-	for first := true; ; first = false {
-		more, err := d.s.next(first, '}')
-		if err != nil || !more {
-			return err
-		}
-		key, ks, err := d.s.key()
-		if err != nil {
-			return err
-		}
-		var bit uint32
+	if seen&(rID|rName|rDomain) == 0 {
+		return newErr("recipient", ReasonMissing, "needs at least one of id, name, domain")
+	}
+	if r.Kind == "" {
+		r.Kind = RecipientUnknown
+	}
+	return nil
+}
+
+func (d *Decoder) channel(c *Channel, depth int) *Error {
+	_, err := d.members("channel", func(key []byte, ks int) (bit uint32, err *Error) {
 		switch string(key) {
 		case "kind":
-			bit = 1
-			var b []byte
-			if b, err = d.bytesVal("channel.kind"); err == nil {
-				if c.Kind = parseChannelKind(b); c.Kind == "" {
-					err = newErr("channel.kind", ReasonValue, "%s is not one of api, https, sftp, email, s3, http, ftp, other", quote(string(b)))
-				}
-			}
+			c.Kind, err = enumVal(d, "channel.kind", parseChannelKind, "api, https, sftp, email, s3, http, ftp, other")
+			return 1, err
 		case "encrypted":
-			bit = 2
 			c.Encrypted, err = d.boolVal("channel.encrypted")
 			c.EncryptedSet = true
-		default:
-			err = d.keepUnknown(objChannel, ks, depth+1)
+			return 2, err
 		}
-		if err != nil {
-			return err
-		}
-		if seen&bit != 0 {
-			return dupErr("channel", key)
-		}
-		seen |= bit
-	}
+		return 0, d.keepUnknown(objChannel, ks, depth+1)
+	})
+	return err
 }
 
-func (d *Decoder) request(r *Request, depth int) (err *Error) {
-	if err := d.objectStart("request"); err != nil {
-		return err
-	}
-	var seen uint32
-	for first := true; ; first = false {
-		more, err := d.s.next(first, '}')
-		if err != nil || !more {
-			return err
-		}
-		key, ks, err := d.s.key()
-		if err != nil {
-			return err
-		}
-		var bit uint32
+func (d *Decoder) request(r *Request, depth int) *Error {
+	_, err := d.members("request", func(key []byte, ks int) (bit uint32, err *Error) {
 		switch string(key) {
 		case "id":
-			bit = 1
 			r.ID, err = d.stringVal("request.id")
+			return 1, err
 		case "session":
-			bit = 2
 			r.Session, err = d.stringVal("request.session")
+			return 2, err
 		case "ticket":
-			bit = 4
 			r.Ticket, err = d.stringVal("request.ticket")
+			return 4, err
 		case "client":
-			bit = 8
-			err = d.client(r, depth+1)
-		default:
-			err = d.keepUnknown(objRequest, ks, depth+1)
+			return 8, d.client(r, depth+1)
 		}
-		if err != nil {
-			return err
-		}
-		if seen&bit != 0 {
-			return dupErr("request", key)
-		}
-		seen |= bit
-	}
+		return 0, d.keepUnknown(objRequest, ks, depth+1)
+	})
+	return err
 }
 
-func (d *Decoder) client(r *Request, depth int) (err *Error) {
+func (d *Decoder) client(r *Request, depth int) *Error {
 	if err := d.objectStart("request.client"); err != nil {
 		return err
 	}
 	if depth > d.lim.MaxDepth {
 		return newErr("request.client", ReasonLimit, "nesting deeper than %d", d.lim.MaxDepth)
 	}
-	var seen uint32
-	for first := true; ; first = false {
-		more, err := d.s.next(first, '}')
-		if err != nil || !more {
-			return err
-		}
-		key, ks, err := d.s.key()
-		if err != nil {
-			return err
-		}
-		var bit uint32
+	_, err := d.members("request.client", func(key []byte, ks int) (bit uint32, err *Error) {
 		switch string(key) {
 		case "ip":
-			bit = 1
 			r.ClientIP, err = d.stringVal("request.client.ip")
+			return 1, err
 		case "user_agent":
-			bit = 2
 			r.UserAgent, err = d.stringVal("request.client.user_agent")
-		default:
-			err = d.keepUnknown(objClient, ks, depth+1)
+			return 2, err
 		}
-		if err != nil {
-			return err
-		}
-		if seen&bit != 0 {
-			return dupErr("request.client", key)
-		}
-		seen |= bit
-	}
+		return 0, d.keepUnknown(objClient, ks, depth+1)
+	})
+	return err
 }
 
 // attributes reads the free string map into d.attrs; finish sorts and

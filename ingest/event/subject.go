@@ -73,53 +73,29 @@ func (d *Decoder) status(s *SubjectStatus, env *envelope, depth int, sniff bool)
 		}
 		return err
 	}
-	var seen uint32
-	for first := true; ; first = false {
-		more, err := d.s.next(first, '}')
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		key, _, err := d.s.key()
-		if err != nil {
-			return err
-		}
-		var bit uint32
+	seen, err := d.members("", func(key []byte, _ int) (bit uint32, err *Error) {
 		switch string(key) {
 		case "subject":
-			bit = sSubject
 			s.Subject, err = d.idVal("subject")
+			return sSubject, err
 		case "time":
-			bit = sTime
 			s.Time, err = d.timeVal("time")
+			return sTime, err
 		case "status":
-			bit = sStatus
-			var b []byte
-			if b, err = d.bytesVal("status"); err == nil {
-				if s.Status = parseStatus(b); s.Status == "" {
-					err = newErr("status", ReasonValue, "%s is not one of opted_out, opted_in, closed", quote(string(b)))
-				}
-			}
+			s.Status, err = enumVal(d, "status", parseStatus, "opted_out, opted_in, closed")
+			return sStatus, err
 		case "uses":
-			bit = sUses
 			s.Uses, err = d.strArray("uses", d.lim.MaxUses, itemDotted, depth+1)
+			return sUses, err
 		case "specversion":
 			if sniff {
-				return errStructured
+				return 0, errStructured
 			}
-			err = d.s.skip(depth+1, d.lim.MaxDepth)
-		default:
-			err = d.s.skip(depth+1, d.lim.MaxDepth)
 		}
-		if err != nil {
-			return err
-		}
-		if seen&bit != 0 {
-			return dupErr("", key)
-		}
-		seen |= bit
+		return 0, d.s.skip(depth+1, d.lim.MaxDepth)
+	})
+	if err != nil {
+		return err
 	}
 	if depth == 1 {
 		if err := d.s.end(); err != nil {

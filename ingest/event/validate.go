@@ -49,6 +49,16 @@ func parseType(b []byte) Type {
 	return ""
 }
 
+func parseActorKind(b []byte) ActorKind {
+	switch string(b) {
+	case "user":
+		return ActorUser
+	case "service":
+		return ActorService
+	}
+	return ""
+}
+
 func parseAction(b []byte) Action {
 	switch string(b) {
 	case "read":

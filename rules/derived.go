@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/google/cel-go/cel"
@@ -261,105 +262,213 @@ func (a *activation) summarize(ev *event.Event, d *SummaryData) {
 	d.Cleartext = partner.ClearTextReason(ev)
 }
 
-// guardedProgram is a rule condition some of whose top-level conjuncts
-// (c1 && c2 && ...) are cheap to decide in Go: a macro, computed once per
-// event and shared by every rule that uses it, or a string field compared
-// with a literal (event.transfer.finding == "agreement_use"). When one of
-// them is false the condition is false without being evaluated. Most
-// events are not third-party shares, and a share has at most one finding,
-// so each third-party rule costs a lookup or a string comparison on most
-// events instead of a CEL evaluation.
+// guardedProgram is a rule condition or macro some of whose top-level
+// conjuncts (c1 && c2 && ...) are cheap to decide in Go: a macro, computed
+// once per event and shared by every rule that uses it, or a string field
+// compared with literals (event.transfer.finding == "agreement_use",
+// event.action in ["export", "download"] or in a list, event.transfer.partner
+// != ""). When one of them is false the condition is false without being
+// evaluated. Most events are not third-party shares, and a share has at
+// most one finding, so each third-party rule costs a lookup or a string
+// comparison on most events instead of a CEL evaluation.
 type guardedProgram struct {
 	cel.Program
 	macros []int
 	fields []fieldGuard
+	// complete is set when every conjunct is a guard: the condition is
+	// then true when every guard holds and every macro guard is true, and
+	// CEL is not run at all.
+	complete bool
 }
 
-// fieldGuard is a conjunct event.<field> == "<value>" over a string field.
+// fieldGuard is a conjunct over a string field: event.<field> == value,
+// != value, or in a set of literals.
 type fieldGuard struct {
 	f     fieldID
+	op    guardOp
 	value string
+	set   []string
+}
+
+// guardOp is the comparison of a fieldGuard.
+type guardOp uint8
+
+const (
+	guardEq guardOp = iota
+	guardNe
+	guardIn
+)
+
+// holds reports whether the guard's conjunct is true for v.
+func (fg *fieldGuard) holds(v string) bool {
+	switch fg.op {
+	case guardNe:
+		return v != fg.value
+	case guardIn:
+		return slices.Contains(fg.set, v)
+	}
+	return v == fg.value
 }
 
 // Eval implements cel.Program.
 func (g *guardedProgram) Eval(in any) (ref.Val, *cel.EvalDetails, error) {
 	if a, ok := in.(*activation); ok {
+		allTrue := true
 		for _, m := range g.macros {
-			if a.macro(m) == types.False {
+			switch a.macro(m) {
+			case types.False:
 				return types.False, nil, nil
+			case types.True:
+			default:
+				allTrue = false
 			}
 		}
-		for _, fg := range g.fields {
+		for i := range g.fields {
+			fg := &g.fields[i]
 			var v string
 			if fg.f < firstDerived {
 				v = stringField(a.ev, fg.f)
 			} else {
 				v = a.derivedString(fg.f)
 			}
-			if v != fg.value {
+			if !fg.holds(v) {
 				return types.False, nil, nil
 			}
+		}
+		if g.complete && allTrue {
+			return types.True, nil, nil
 		}
 	}
 	return g.Program.Eval(in)
 }
 
-// addGuards wraps the conditions of the rules in force that have guard
-// conjuncts in a guardedProgram.
+// addGuards wraps the conditions of the rules in force, and the macros,
+// that have guard conjuncts in a guardedProgram.
 func (e *Engine) addGuards() {
+	for _, m := range e.macros {
+		if g := e.guards(m.Expr, m.prg, m.Name); g != nil {
+			m.prg = g
+		}
+	}
 	for _, r := range e.rules {
 		if r.cond == nil || strings.TrimSpace(r.Condition) == "" {
 			continue
 		}
-		ast, iss := e.env.Compile(r.Condition)
-		if iss.Err() != nil {
-			continue
+		if g := e.guards(r.Condition, r.cond, ""); g != nil {
+			r.cond = g
 		}
-		native := ast.NativeRep()
-		refs := native.ReferenceMap()
-		name := func(x celast.Expr) string {
-			if rf, ok := refs[x.ID()]; ok && rf.Name != "" {
-				return rf.Name
-			}
-			if x.Kind() == celast.IdentKind {
-				return x.AsIdent()
-			}
-			return ""
+	}
+}
+
+// guards returns prg wrapped with the guard conjuncts of expr, or nil when
+// it has none. self is the name of the macro being guarded (a macro never
+// guards itself).
+func (e *Engine) guards(expr string, prg cel.Program, self string) *guardedProgram {
+	ast, iss := e.env.Compile(expr)
+	if iss.Err() != nil {
+		return nil
+	}
+	native := ast.NativeRep()
+	refs := native.ReferenceMap()
+	name := func(x celast.Expr) string {
+		if rf, ok := refs[x.ID()]; ok && rf.Name != "" {
+			return rf.Name
 		}
-		g := &guardedProgram{Program: r.cond}
-		var walk func(x celast.Expr)
-		walk = func(x celast.Expr) {
-			switch x.Kind() {
-			case celast.CallKind:
-				c := x.AsCall()
-				switch {
-				case c.FunctionName() == operators.LogicalAnd:
-					for _, arg := range c.Args() {
-						walk(arg)
-					}
-				case c.FunctionName() == operators.Equals && len(c.Args()) == 2:
-					l, v := c.Args()[0], c.Args()[1]
-					if l.Kind() == celast.LiteralKind {
-						l, v = v, l
-					}
-					if v.Kind() != celast.LiteralKind {
-						return
-					}
-					lit, ok := v.AsLiteral().(types.String)
-					f, known := fieldByVar[name(l)]
-					if ok && known && eventFields[f].typ == cel.StringType && f != fTransferReason {
-						g.fields = append(g.fields, fieldGuard{f: f, value: string(lit)})
-					}
+		if x.Kind() == celast.IdentKind {
+			return x.AsIdent()
+		}
+		return ""
+	}
+	// stringField is the field of a string-typed event variable.
+	stringVar := func(x celast.Expr) (fieldID, bool) {
+		f, known := fieldByVar[name(x)]
+		return f, known && eventFields[f].typ == cel.StringType && f != fTransferReason
+	}
+	literal := func(x celast.Expr) (string, bool) {
+		if x.Kind() != celast.LiteralKind {
+			return "", false
+		}
+		lit, ok := x.AsLiteral().(types.String)
+		return string(lit), ok
+	}
+	// literals is the strings of a list literal or of a named list.
+	literals := func(x celast.Expr) ([]string, bool) {
+		switch x.Kind() {
+		case celast.ListKind:
+			var out []string
+			for _, el := range x.AsList().Elements() {
+				s, ok := literal(el)
+				if !ok {
+					return nil, false
 				}
-			case celast.IdentKind:
-				if i, ok := e.macroIdx[name(x)]; ok {
+				out = append(out, s)
+			}
+			return out, true
+		case celast.IdentKind, celast.SelectKind:
+			rf, ok := refs[x.ID()]
+			if !ok || rf.Value == nil {
+				return nil, false
+			}
+			l, ok := rf.Value.Value().([]string)
+			return l, ok
+		}
+		return nil, false
+	}
+	g := &guardedProgram{Program: prg}
+	conjuncts := 0 // top-level conjuncts that are not guards
+	var walk func(x celast.Expr)
+	walk = func(x celast.Expr) {
+		guards := len(g.macros) + len(g.fields)
+		defer func() {
+			if x.Kind() == celast.CallKind && x.AsCall().FunctionName() == operators.LogicalAnd {
+				return
+			}
+			if len(g.macros)+len(g.fields) == guards {
+				conjuncts++
+			}
+		}()
+		switch x.Kind() {
+		case celast.CallKind:
+			c := x.AsCall()
+			args := c.Args()
+			switch fn := c.FunctionName(); {
+			case fn == operators.LogicalAnd:
+				for _, arg := range args {
+					walk(arg)
+				}
+			case (fn == operators.Equals || fn == operators.NotEquals) && len(args) == 2:
+				l, v := args[0], args[1]
+				if l.Kind() == celast.LiteralKind {
+					l, v = v, l
+				}
+				lit, ok := literal(v)
+				f, isField := stringVar(l)
+				if ok && isField {
+					op := guardEq
+					if fn == operators.NotEquals {
+						op = guardNe
+					}
+					g.fields = append(g.fields, fieldGuard{f: f, op: op, value: lit})
+				}
+			case (fn == operators.In || fn == operators.OldIn) && len(args) == 2:
+				f, isField := stringVar(args[0])
+				set, ok := literals(args[1])
+				if isField && ok {
+					g.fields = append(g.fields, fieldGuard{f: f, op: guardIn, set: set})
+				}
+			}
+		case celast.IdentKind:
+			if n := name(x); n != self {
+				if i, ok := e.macroIdx[n]; ok {
 					g.macros = append(g.macros, i)
 				}
 			}
 		}
-		walk(native.Expr())
-		if len(g.macros)+len(g.fields) > 0 {
-			r.cond = g
-		}
 	}
+	walk(native.Expr())
+	if len(g.macros)+len(g.fields) == 0 {
+		return nil
+	}
+	g.complete = conjuncts == 0
+	return g
 }

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+
 	"github.com/custos-privacy/custos/ingest/event"
 	"github.com/custos-privacy/custos/rules/consent"
 )
@@ -161,6 +164,101 @@ func TestGuards(t *testing.T) {
 	if guarded < 11 {
 		t.Fatalf("%d guarded rules, want the 9 third-party and 2 consent rules at least", guarded)
 	}
+}
+
+// TestGuardsAgree checks that every guarded condition and macro decides
+// exactly as its plain CEL program on a spread of events: accesses and
+// shares, every action and outcome, approved, unknown and suspended
+// recipients, clear-text channels.
+func TestGuardsAgree(t *testing.T) {
+	subjects := consent.New()
+	e, err := Compile(Builtin(), Options{Registry: testRegistry(t), Policy: testPolicy(t), Consent: subjects})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subjects.Apply(&event.SubjectStatus{Subject: "s1", Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Status: event.StatusOptedOut})
+	var guardedMacros, inGuards, neGuards int
+	for _, m := range e.macros {
+		if g, ok := m.prg.(*guardedProgram); ok {
+			guardedMacros++
+			for _, fg := range g.fields {
+				inGuards += b2i(fg.op == guardIn)
+				neGuards += b2i(fg.op == guardNe)
+			}
+		}
+	}
+	for _, r := range e.rules {
+		if g, ok := r.cond.(*guardedProgram); ok {
+			for _, fg := range g.fields {
+				inGuards += b2i(fg.op == guardIn)
+				neGuards += b2i(fg.op == guardNe)
+			}
+		}
+	}
+	complete := 0
+	for _, r := range e.rules {
+		if g, ok := r.cond.(*guardedProgram); ok && g.complete {
+			complete++
+		}
+	}
+	if complete == 0 {
+		t.Errorf("no shipped rule condition is decided by its guards alone")
+	}
+	if guardedMacros == 0 || inGuards == 0 || neGuards == 0 {
+		t.Fatalf("guarded macros %d, in-list guards %d, != guards %d: want each > 0 with the shipped rules", guardedMacros, inGuards, neGuards)
+	}
+
+	var evs []*event.Event
+	for _, domain := range []string{"sftp.acme-analytics.com", "api.clickharbor.net", "api.adnexa.com", "unknown.example", "gmail.com", ""} {
+		for _, action := range []event.Action{event.ActionTransfer, event.ActionExport, event.ActionDownload, event.ActionQuery, event.ActionRead} {
+			for _, outcome := range []event.Outcome{event.OutcomeSuccess, event.OutcomeDenied} {
+				for _, ch := range []event.Channel{{Kind: event.ChannelSFTP, Encrypted: true, EncryptedSet: true}, {Kind: event.ChannelEmail}} {
+					ev := shareTo(domain)
+					ev.Action, ev.Outcome, ev.Channel = action, outcome, ch
+					if domain == "" {
+						ev.Type, ev.Recipient = event.TypeAccess, event.Recipient{}
+					}
+					ev.Data.Subjects = []string{"s1", "s2"}
+					ev.Data.Records = 20000
+					ev.Data.Categories = []string{"user.location.precise", "user.contact.email"}
+					evs = append(evs, ev)
+				}
+			}
+		}
+	}
+	st := e.NewState(0)
+	decided := map[bool]int{}
+	for _, ev := range evs {
+		st.act.reset(ev)
+		check := func(what string, p cel.Program) {
+			g, ok := p.(*guardedProgram)
+			if !ok {
+				return
+			}
+			want, _, werr := g.Program.Eval(&st.act)
+			got, _, gerr := g.Eval(&st.act)
+			if (werr == nil) != (gerr == nil) || werr == nil && want != got {
+				t.Errorf("%s on %s %s %s to %q: guarded %v (%v), plain %v (%v)", what, ev.Type, ev.Action, ev.Outcome, ev.Recipient.Domain, got, gerr, want, werr)
+			}
+			decided[want == types.True]++
+		}
+		for _, m := range e.macros {
+			check("macro "+m.Name, m.prg)
+		}
+		for _, r := range e.rules {
+			check("rule "+r.ID, r.cond)
+		}
+	}
+	if decided[true] == 0 || decided[false] == 0 {
+		t.Errorf("guarded programs decided %v: want both outcomes among the events", decided)
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // TestSummaries checks the alert texts name the partner, the agreement

@@ -51,6 +51,7 @@ type Consumer struct {
 	budget  *budget
 	metrics *Metrics
 	log     *slog.Logger
+	dialer  *kafkago.Dialer // of the partition readers
 }
 
 // New returns a Consumer. keyed pseudonymises subject ids right after
@@ -67,7 +68,7 @@ func New(cfg Config, proc Processor, keyed *pseudonym.Keyed, dlq *kafkago.Writer
 	if metrics == nil {
 		metrics = NewMetrics(nil)
 	}
-	return &Consumer{cfg: cfg, proc: proc, dlq: dlq, metrics: metrics, log: log,
+	return &Consumer{cfg: cfg, proc: proc, dlq: dlq, metrics: metrics, log: log, dialer: fetchDialer(),
 		pool: newDecodePool(cfg.DecodeWorkers, cfg.Limits, keyed), budget: newBudget(cfg.MaxBufferedBytes)}, nil
 }
 
@@ -179,6 +180,7 @@ func (c *Consumer) runPartition(ctx context.Context, gen *kafkago.Generation, to
 		MaxBytes:      c.cfg.FetchMaxBytes,
 		MaxWait:       50 * time.Millisecond,
 		QueueCapacity: c.cfg.QueueCapacity,
+		Dialer:        c.dialer,
 	})
 	defer r.Close()
 	if err := r.SetOffset(pa.Offset); err != nil {

@@ -20,12 +20,17 @@ import (
 
 // Defaults and limits of baseline rules.
 const (
-	// DefaultBaselinePeriod is the period whose total is judged: a UTC day.
+	// DefaultBaselinePeriod is the period whose total is judged: a day.
 	DefaultBaselinePeriod = 24 * time.Hour
-	// DefaultBaselineHistory is how many past periods form the history.
-	DefaultBaselineHistory = 14
-	// MaxBaselineHistory is the most past periods a group keeps.
-	MaxBaselineHistory = baseRing - 2
+	// DefaultBaselineHistory is how far back the history reaches: 14
+	// days.
+	DefaultBaselineHistory = 14 * 24 * time.Hour
+	// MaxBaselineHistory is the longest history a rule may ask for.
+	MaxBaselineHistory = 90 * 24 * time.Hour
+	// MaxBaselinePeriods is the most past periods a group keeps (history /
+	// period): a month of hourly periods. It bounds the memory of a group
+	// (4 bytes per period) and of a peer group (512 bytes per period).
+	MaxBaselinePeriods = 31 * 24
 	// DefaultMinHistory is how many active past periods a group needs
 	// before its own history judges it (the warm-up).
 	DefaultMinHistory = 5
@@ -44,36 +49,51 @@ const (
 // Baseline are the settings of a baseline rule (the rule file's
 // "baseline:" mapping).
 //
-// A baseline rule totals, per group and per aligned event-time period
-// (UTC days by default), the aggregate of the events that satisfy its
-// condition, and raises an alert as soon as the running total of a period
-// exceeds the group's bound:
+// A baseline rule totals, per group and per event-time period (UTC days by
+// default; hours with period: 1h; the calendar days of a time zone with
+// timezone), the aggregate of the events that satisfy its condition, and
+// raises an alert as soon as the running total of a period exceeds the
+// group's bound:
 //
 //   - history: once the group has MinHistory active periods (periods with
-//     a non-zero total) among the last History periods, the bound is
-//     max(MinVolume, Factor × median, median + MADs × 1.4826 × MAD) of
+//     a non-zero total) among the periods of the last History, the bound
+//     is max(MinVolume, Factor × median, median + MADs × 1.4826 × MAD) of
 //     those active periods' totals. A period without any matching event is
 //     not a normal day of 0: an actor who exports twice a week would
 //     otherwise have a median of 0 and look anomalous at every export.
 //   - peers (optional): the median of the active-period totals of every
 //     group sharing the same Peers.By value (e.g. actor.role), over the
-//     same History periods; the bound is max(MinVolume, Peers.Factor ×
-//     that median), needs MinPeers such periods, and applies only when the
+//     same periods; the bound is max(MinVolume, Peers.Factor × that
+//     median), needs MinPeers such periods, and applies only when the
 //     group is also above its own median (when it has history), so that an
 //     actor whose ordinary day is far above its peers is not flagged for
 //     being ordinary.
 //
 // One alert per group and period (stable id); it escalates with the
 // ratio of the total to the median that triggered it.
+//
+// A group keeps History/Period + 2 period totals (the history, the
+// running period and the previous one, for late events) of 4 bytes each:
+// 64 bytes for the default 14 days, 120 for 28 days, 1,352 for 14 days of
+// hours; MaxBaselinePeriods bounds it.
 type Baseline struct {
-	// Period is the length of the aligned event-time periods (default
-	// 24h: UTC days). At least 1h, a whole number of minutes.
+	// Period is the length of the periods whose totals are judged
+	// (default 1d: days). At least 1h, a whole number of minutes; periods
+	// are aligned on the Unix epoch (UTC), except days with a Timezone.
 	Period time.Duration
-	// History is how many past periods the statistics use (default 14, at
-	// most 14).
-	History int
+	// History is how far back the statistics reach: the History/Period
+	// periods before the running one (default 14d). A whole number of
+	// periods, at most MaxBaselineHistory (90d) and MaxBaselinePeriods
+	// periods.
+	History time.Duration
+	// Timezone is the IANA time zone (e.g. Europe/Berlin) whose calendar
+	// days are the periods of a day rule: a day then runs from local
+	// midnight to local midnight, 23 or 25 hours long on the days clocks
+	// change. Empty (the default) or "UTC": UTC days. Only with period 1d.
+	Timezone string
 	// MinHistory is the warm-up: how many active past periods the group
-	// needs before its own history judges it (default 5).
+	// needs before its own history judges it (default 5, or the number of
+	// history periods when fewer).
 	MinHistory int
 	// MinVolume is the floor: a period total at or below it never alerts.
 	MinVolume int64
@@ -82,8 +102,14 @@ type Baseline struct {
 	Factor, MADs float64
 	// Peers optionally compares the group with its peer group.
 	Peers *Peers
-	line  int
+
+	periods int            // History / Period
+	loc     *time.Location // Timezone's days; nil: periods aligned on the Unix epoch
+	line    int
 }
+
+// Periods is how many past periods the history holds: History / Period.
+func (b *Baseline) Periods() int { return b.periods }
 
 // Peers are the settings of a baseline rule's peer comparison.
 type Peers struct {
@@ -100,9 +126,13 @@ type Peers struct {
 
 // readBaseline reads a rule's "baseline:" mapping.
 func readBaseline(r *strictyaml.Reader, n *yaml.Node) *Baseline {
-	b := &Baseline{History: -1, MinHistory: -1, Factor: -1, MADs: -1, line: n.Line}
-	count := func(dst *int, what string, lo, hi int) strictyaml.Field {
+	b := &Baseline{MinHistory: -1, Factor: -1, MADs: -1, line: n.Line}
+	var periodNode, historyNode, zoneNode, minNode *yaml.Node
+	count := func(dst *int, what string, lo, hi int, node **yaml.Node) strictyaml.Field {
 		return strictyaml.Field{Read: func(v *yaml.Node) {
+			if node != nil {
+				*node = v
+			}
 			k := r.Int(v, what)
 			if !r.Failed() && (k < int64(lo) || k > int64(hi)) {
 				r.Errorf(v, "baseline %s must be between %d and %d, not %d", what, lo, hi, k)
@@ -115,13 +145,27 @@ func readBaseline(r *strictyaml.Reader, n *yaml.Node) *Baseline {
 	}
 	r.Mapping(n, "baseline", map[string]strictyaml.Field{
 		"period": {Read: func(v *yaml.Node) {
-			b.Period = r.Duration(v, "period")
-			if !r.Failed() && (b.Period < time.Hour || b.Period%time.Minute != 0) {
-				r.Errorf(v, "baseline period must be a whole number of minutes, at least 1h, not %s", b.Period)
+			periodNode = v
+			b.Period = r.Duration(v, "baseline period")
+			if b.Period != 0 && (b.Period < time.Hour || b.Period%time.Minute != 0) {
+				r.Errorf(v, "baseline period must be a whole number of minutes, at least 1h, not %s", days(b.Period))
+				b.Period = 0
 			}
 		}},
-		"history":     count(&b.History, "history", 1, MaxBaselineHistory),
-		"min_history": count(&b.MinHistory, "min_history", 1, MaxBaselineHistory),
+		"history": {Read: func(v *yaml.Node) {
+			historyNode = v
+			d, err := strictyaml.ParseDuration(v.Value)
+			if v.Kind != yaml.ScalarNode || err != nil || d <= 0 {
+				r.Errorf(v, "baseline history must be a duration such as 14d or 28d (how far back the usual is taken), not %q", v.Value)
+				return
+			}
+			b.History = d
+		}},
+		"timezone": {Read: func(v *yaml.Node) {
+			zoneNode = v
+			b.Timezone = r.String(v, "baseline timezone")
+		}},
+		"min_history": count(&b.MinHistory, "min_history", 1, MaxBaselinePeriods, &minNode),
 		"min_volume": {Read: func(v *yaml.Node) {
 			if b.MinVolume = r.Int(v, "min_volume"); b.MinVolume < 0 {
 				r.Errorf(v, "baseline min_volume must not be negative")
@@ -139,23 +183,12 @@ func readBaseline(r *strictyaml.Reader, n *yaml.Node) *Baseline {
 					}
 				}},
 				"factor":    float(&p.Factor, "peers factor"),
-				"min_peers": count(&p.MinPeers, "min_peers", 1, 1<<20),
+				"min_peers": count(&p.MinPeers, "min_peers", 1, 1<<20, nil),
 			})
 			b.Peers = p
 		}},
 	})
-	if b.Period == 0 {
-		b.Period = DefaultBaselinePeriod
-	}
-	if b.History < 0 {
-		b.History = DefaultBaselineHistory
-	}
-	if b.MinHistory < 0 {
-		b.MinHistory = min(DefaultMinHistory, b.History)
-	}
-	if b.MinHistory > b.History {
-		r.Errorf(n, "baseline min_history %d is more than history %d", b.MinHistory, b.History)
-	}
+	b.settle(r, n, periodNode, historyNode, zoneNode, minNode)
 	if b.Factor < 0 {
 		b.Factor = DefaultBaselineFactor
 	}
@@ -171,6 +204,118 @@ func readBaseline(r *strictyaml.Reader, n *yaml.Node) *Baseline {
 		}
 	}
 	return b
+}
+
+// settle fills the defaults of period, history, timezone and min_history
+// and checks them together. Errors point at the setting that is wrong, or
+// at the baseline mapping n when it is a default that does not fit.
+func (b *Baseline) settle(r *strictyaml.Reader, n, periodNode, historyNode, zoneNode, minNode *yaml.Node) {
+	at := func(nodes ...*yaml.Node) *yaml.Node {
+		for _, v := range nodes {
+			if v != nil {
+				return v
+			}
+		}
+		return n
+	}
+	if b.Period == 0 {
+		b.Period = DefaultBaselinePeriod
+	}
+	if b.History == 0 {
+		b.History = max(DefaultBaselineHistory, b.Period)
+	}
+	switch {
+	case b.History > MaxBaselineHistory:
+		r.Errorf(at(historyNode), "baseline history %s is more than the maximum of %s", days(b.History), days(MaxBaselineHistory))
+	case b.History < b.Period:
+		r.Errorf(at(historyNode, periodNode), "baseline history %s is shorter than one period of %s", days(b.History), days(b.Period))
+	case b.History%b.Period != 0:
+		r.Errorf(at(historyNode, periodNode), "baseline history %s is not a whole number of %s periods", days(b.History), days(b.Period))
+	case b.History/b.Period > MaxBaselinePeriods:
+		r.Errorf(at(historyNode, periodNode), "baseline history %s of %s periods is %d periods, more than the %d a group may keep: use a longer period or a shorter history",
+			days(b.History), days(b.Period), b.History/b.Period, MaxBaselinePeriods)
+	}
+	b.periods = int(min(max(b.History/b.Period, 1), MaxBaselinePeriods))
+	if b.MinHistory < 0 {
+		b.MinHistory = min(DefaultMinHistory, b.periods)
+	}
+	if b.MinHistory > b.periods {
+		r.Errorf(at(minNode), "baseline min_history %d is more than the %d periods of history %s", b.MinHistory, b.periods, days(b.History))
+	}
+	if zoneNode == nil {
+		return
+	}
+	switch loc, err := time.LoadLocation(b.Timezone); {
+	case b.Timezone == "" || b.Timezone == "Local":
+		r.Errorf(zoneNode, "baseline timezone must be an IANA time zone name such as Europe/Berlin or UTC, not %q", b.Timezone)
+	case err != nil:
+		r.Errorf(zoneNode, "baseline timezone %q is not a time zone this system knows (IANA names such as Europe/Berlin)", b.Timezone)
+	case b.Period != 24*time.Hour:
+		r.Errorf(zoneNode, "baseline timezone applies to day periods (period: 1d), not to periods of %s", days(b.Period))
+	case b.Timezone == "UTC":
+		b.Timezone = "" // the default: UTC days aligned on the Unix epoch
+	default:
+		b.loc = loc
+	}
+}
+
+// defaultBaseline is the settings of a baseline rule without a
+// "baseline:" mapping.
+func defaultBaseline(line int) *Baseline {
+	return &Baseline{Period: DefaultBaselinePeriod, History: DefaultBaselineHistory, periods: int(DefaultBaselineHistory / DefaultBaselinePeriod),
+		MinHistory: DefaultMinHistory, Factor: DefaultBaselineFactor, MADs: DefaultBaselineMADs, line: line}
+}
+
+// days formats d as settings are written: "28d", "36h", "90m", "1h30m".
+func days(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// periodOf returns the number of the period holding t (unix ns): t's
+// calendar day in the rule's time zone (days since 1970-01-01 there), or
+// t / Period rounded down.
+func (b *Baseline) periodOf(t int64) int32 {
+	if b.loc == nil {
+		return int32(floorDiv(t, int64(b.Period)))
+	}
+	_, off := time.Unix(0, t).In(b.loc).Zone()
+	return int32(floorDiv(t+int64(off)*int64(time.Second), int64(24*time.Hour)))
+}
+
+// periodStart returns the start (unix ns) of period p: p × Period, or
+// with a time zone the first instant of the day: local midnight, or when
+// the clocks skip or repeat midnight, the first instant whose local date
+// is the day's.
+func (b *Baseline) periodStart(p int32) int64 {
+	if b.loc == nil {
+		return int64(p) * int64(b.Period)
+	}
+	y, m, d := time.Unix(int64(p)*86400, 0).UTC().Date()
+	t := time.Date(y, m, d, 0, 0, 0, 0, b.loc)
+	const near = 3 * time.Hour // more than any change of the clocks
+	if from, to := t.ZoneBounds(); (from.IsZero() || !from.After(t.Add(-near))) && (to.IsZero() || to.After(t.Add(near))) {
+		return t.UnixNano() // no change of the clocks near midnight
+	}
+	lo, hi := t.Add(-near).Unix(), t.Add(near).Unix() // whole seconds: zones change on them
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if b.periodOf(mid*int64(time.Second)) >= p {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo * int64(time.Second)
 }
 
 func readFloat(r *strictyaml.Reader, v *yaml.Node, what string) float64 {
@@ -189,8 +334,7 @@ func readFloat(r *strictyaml.Reader, v *yaml.Node, what string) float64 {
 // finishBaseline checks a baseline rule and fills its defaults.
 func finishBaseline(r *strictyaml.Reader, n *yaml.Node, ru *Rule, latenessSet bool) {
 	if ru.Baseline == nil {
-		ru.Baseline = &Baseline{Period: DefaultBaselinePeriod, History: DefaultBaselineHistory, MinHistory: DefaultMinHistory,
-			Factor: DefaultBaselineFactor, MADs: DefaultBaselineMADs, line: n.Line}
+		ru.Baseline = defaultBaseline(n.Line)
 	}
 	b := ru.Baseline
 	if ru.Aggregate == "" {
@@ -207,26 +351,23 @@ func finishBaseline(r *strictyaml.Reader, n *yaml.Node, ru *Rule, latenessSet bo
 		ru.AllowedLateness = min(time.Hour, b.Period/4)
 	}
 	if ru.AllowedLateness > b.Period/4 {
-		r.Errorf(n, "rule %s: allowed_lateness %s is more than a quarter of the period %s", ru.ID, ru.AllowedLateness, b.Period)
+		r.Errorf(n, "rule %s: allowed_lateness %s is more than a quarter of the period %s", ru.ID, days(ru.AllowedLateness), days(b.Period))
 	}
 	ru.Suppress = b.Period
 }
 
 // ---- baseline: state ----
 
-// baseRing is the number of period totals a group keeps: the current
-// period, the previous one (late events), and up to 14 periods of history.
-const baseRing = 16
-
 // noPeriod marks "no period".
 const noPeriod = math.MinInt32
 
-// baseGroup is one group's period totals: a ring indexed by period number
-// modulo baseRing. It is 112 bytes.
+// baseGroup is one group's period totals: a ring of History/Period + 2
+// totals indexed by period number modulo its length. The struct is 80
+// bytes, the ring 4 bytes per period.
 type baseGroup struct {
 	maxT    int64     // newest event time of the group (unix ns)
 	evid    *evidence // sample event ids, kept only while near the bound
-	tot     [baseRing]uint32
+	tot     []uint32  // period totals, by period number modulo len(tot)
 	ev      [2]uint32 // events of the newest two periods, by period parity
 	head    int32     // newest period number
 	cacheP  int32     // period the cached bound is for (noPeriod: none)
@@ -234,8 +375,17 @@ type baseGroup struct {
 	median  uint32    // cached own-history median
 	alerted int32     // period of the last alert raised or suppressed
 	peer    uint16    // index+1 of the peer group (0: none)
+	active  uint16    // cached number of active history periods
 	level   int8      // escalation level of the alert of period alerted
-	active  uint8     // cached number of active history periods
+}
+
+// ringIndex is p modulo n, in [0, n).
+func ringIndex(p int32, n int) int {
+	k := int(p) % n
+	if k < 0 {
+		k += n
+	}
+	return k
 }
 
 // peerBuckets is the number of log-scale buckets of a peer histogram: four
@@ -243,21 +393,28 @@ type baseGroup struct {
 const peerBuckets = 128
 
 // peerGroup is a peer group's histogram of its members' period totals, per
-// period: order-independent, so seeded and observed states agree.
+// period (a ring as long as its members'): order-independent, so seeded
+// and observed states agree.
 type peerGroup struct {
-	hist   [baseRing][peerBuckets]uint32
+	hist   [][peerBuckets]uint32
 	head   int32
 	cacheP int32
 	median uint32
 	n      uint32
 }
 
-// baselineState holds a baseline rule's groups and peer groups.
+// baselineState holds a baseline rule's groups and peer groups. Its rings
+// are ring periods long, numbered by period and zone: conform adapts them
+// when a reload changes the rule's settings.
 type baselineState struct {
 	groups  map[string]*baseGroup
 	peerIdx map[string]uint16
 	peers   []*peerGroup
 	buf     []byte
+	vals    []float64 // scratch of refresh
+	ring    int       // ring length: history periods + 2 (0: not yet set)
+	period  time.Duration
+	zone    string
 }
 
 func newBaselineState() *baselineState {
@@ -266,18 +423,70 @@ func newBaselineState() *baselineState {
 
 func (st *baselineState) keys() int { return len(st.groups) }
 
-// period returns the period number of t (unix ns).
-func (r *rule) period(t int64) int32 { return int32(floorDiv(t, r.window)) }
+// conform makes the state fit rule settings b. A state kept across a
+// reload (same rule, grouping and period) keeps its totals when only the
+// history length changed (rings are cut or extended), and starts empty
+// when the time zone changed (the periods are other days).
+func (st *baselineState) conform(b *Baseline) {
+	ring := b.periods + 2
+	if st.ring == ring && st.period == b.Period && st.zone == b.Timezone {
+		return
+	}
+	if st.ring != 0 && (st.period != b.Period || st.zone != b.Timezone) {
+		clear(st.groups)
+		clear(st.peerIdx)
+		st.peers = nil
+	}
+	if st.ring != 0 && st.ring != ring {
+		for _, g := range st.groups {
+			g.resize(ring)
+		}
+		for _, pg := range st.peers {
+			pg.resize(ring)
+		}
+	}
+	st.ring, st.period, st.zone = ring, b.Period, b.Timezone
+}
+
+// resize moves the group's totals to a ring of n periods, keeping the
+// newest ones both rings hold.
+func (g *baseGroup) resize(n int) {
+	old := g.tot
+	g.tot = make([]uint32, n)
+	for q := g.head; q > g.head-int32(min(n, len(old))); q-- {
+		g.tot[ringIndex(q, n)] = old[ringIndex(q, len(old))]
+	}
+	g.cacheP = noPeriod
+}
+
+// resize moves the peer group's histograms to a ring of n periods.
+func (pg *peerGroup) resize(n int) {
+	old := pg.hist
+	pg.hist = make([][peerBuckets]uint32, n)
+	if pg.head != noPeriod {
+		for q := pg.head; q > pg.head-int32(min(n, len(old))); q-- {
+			pg.hist[ringIndex(q, n)] = old[ringIndex(q, len(old))]
+		}
+	}
+	pg.cacheP = noPeriod
+}
+
+// newGroup returns an empty group whose newest period is p.
+func (st *baselineState) newGroup(maxT int64, p int32) *baseGroup {
+	return &baseGroup{maxT: maxT, tot: make([]uint32, st.ring), head: p, cacheP: noPeriod, alerted: noPeriod}
+}
 
 // baselineAdd adds ev to its group's period total and judges the total.
 func (s *State) baselineAdd(r *rule, ev *event.Event, t int64, emit func(*Alert)) {
 	st := s.rs[r.idx].(*baselineState)
+	st.conform(r.Baseline)
 	key, buf := groupKey(r, ev, st.buf)
 	st.buf = buf
 	g := st.groups[key]
 	shared := s.shr != nil && s.shr[r.idx]
+	p := r.Baseline.periodOf(t)
 	if g == nil {
-		g = &baseGroup{maxT: t, head: r.period(t), cacheP: noPeriod, alerted: noPeriod}
+		g = st.newGroup(t, p)
 		key = strings.Clone(key)
 		st.groups[key] = g
 	} else if t < g.maxT-r.lateness && !shared {
@@ -287,8 +496,7 @@ func (s *State) baselineAdd(r *rule, ev *event.Event, t int64, emit func(*Alert)
 	if t > g.maxT {
 		g.maxT = t
 	}
-	p := r.period(t)
-	if !g.at(p) && !(shared && p > g.head-baseRing) {
+	if !g.at(p) && !(shared && p > g.head-int32(len(g.tot))) {
 		// A shared group takes events from partitions that lag one
 		// another (and from partitions rebuilt after a rebalance): a
 		// period still in its ring counts whatever the order, as totals
@@ -305,21 +513,22 @@ func (s *State) baselineAdd(r *rule, ev *event.Event, t int64, emit func(*Alert)
 	case aggBytes:
 		add = (ev.Data.Bytes + 1023) / 1024 // KiB resolution
 	}
+	before := g.tot[ringIndex(p, len(g.tot))]
 	total := st.add(r, g, ev, p, add)
 	if p < g.head-1 {
 		return // an older period of a shared group: counted, not judged
 	}
 	g.ev[p&1]++
-	s.judge(r, st, g, ev, key, p, total, emit)
+	s.judge(r, st, g, ev, key, p, before, total, emit)
 }
 
 // at moves the group's ring to period p when p is newer, and reports
 // whether p is still in the ring's writable range (the newest two periods).
 func (g *baseGroup) at(p int32) bool {
 	if p > g.head {
-		n := min(int64(p)-int64(g.head), baseRing)
+		n := min(int64(p)-int64(g.head), int64(len(g.tot)))
 		for i := int64(1); i <= n; i++ {
-			g.tot[(int64(g.head)+i)&(baseRing-1)] = 0
+			g.tot[ringIndex(int32(int64(g.head)+i), len(g.tot))] = 0
 		}
 		if p-g.head >= 2 {
 			g.ev = [2]uint32{}
@@ -334,7 +543,7 @@ func (g *baseGroup) at(p int32) bool {
 // add adds n units to the group's total of period p (in its ring), keeps
 // the peer histogram in step and returns the new total.
 func (st *baselineState) add(r *rule, g *baseGroup, ev *event.Event, p int32, n int64) uint32 {
-	k := p & (baseRing - 1)
+	k := ringIndex(p, len(g.tot))
 	old := g.tot[k]
 	nu := addSat32(old, n)
 	if nu == old {
@@ -366,7 +575,7 @@ func (st *baselineState) peerOf(v string) uint16 {
 	if len(st.peers) >= math.MaxUint16-1 {
 		return 0
 	}
-	st.peers = append(st.peers, &peerGroup{head: noPeriod, cacheP: noPeriod})
+	st.peers = append(st.peers, &peerGroup{hist: make([][peerBuckets]uint32, st.ring), head: noPeriod, cacheP: noPeriod})
 	i := uint16(len(st.peers))
 	st.peerIdx[strings.Clone(v)] = i
 	return i
@@ -374,21 +583,22 @@ func (st *baselineState) peerOf(v string) uint16 {
 
 // move replaces a member's total of period p, old, by nu in the histogram.
 func (pg *peerGroup) move(p int32, old, nu uint32) {
+	ring := len(pg.hist)
 	if p > pg.head {
 		if pg.head != noPeriod {
-			n := min(int64(p)-int64(pg.head), baseRing)
+			n := min(int64(p)-int64(pg.head), int64(ring))
 			for i := int64(1); i <= n; i++ {
-				pg.hist[(int64(pg.head)+i)&(baseRing-1)] = [peerBuckets]uint32{}
+				pg.hist[ringIndex(int32(int64(pg.head)+i), ring)] = [peerBuckets]uint32{}
 			}
 		} else {
-			pg.hist = [baseRing][peerBuckets]uint32{}
+			clear(pg.hist)
 		}
 		pg.head = p
 	}
-	if p <= pg.head-baseRing {
+	if p <= pg.head-int32(ring) {
 		return
 	}
-	h := &pg.hist[p&(baseRing-1)]
+	h := &pg.hist[ringIndex(p, ring)]
 	if old > 0 && h[bucketOf(old)] > 0 {
 		h[bucketOf(old)]--
 	}
@@ -426,13 +636,14 @@ func (pg *peerGroup) medianOf(p int32, history int) (uint32, uint32) {
 	if p == pg.cacheP {
 		return pg.median, pg.n
 	}
+	ring := len(pg.hist)
 	var sum [peerBuckets]uint32
 	var n uint32
 	for q := p - int32(history); q < p; q++ {
-		if q > pg.head || q <= pg.head-baseRing {
+		if q > pg.head || q <= pg.head-int32(ring) {
 			continue
 		}
-		h := &pg.hist[q&(baseRing-1)]
+		h := &pg.hist[ringIndex(q, ring)]
 		for b, c := range h {
 			sum[b] += c
 			n += c
@@ -452,32 +663,34 @@ func (pg *peerGroup) medianOf(p int32, history int) (uint32, uint32) {
 	return med, n
 }
 
-// refresh recomputes the cached own-history statistics for period p.
-func (g *baseGroup) refresh(r *rule, p int32) {
+// refresh recomputes the cached own-history statistics for period p, with
+// vals as scratch.
+func (g *baseGroup) refresh(r *rule, st *baselineState, p int32) {
 	if g.cacheP == p {
 		return
 	}
 	b := r.Baseline
-	var vals [MaxBaselineHistory]float64
-	n := 0
-	for q := p - int32(b.History); q < p; q++ {
-		if q > g.head || q <= g.head-baseRing {
+	ring := len(g.tot)
+	vals := st.vals[:0]
+	for q := p - int32(b.periods); q < p; q++ {
+		if q > g.head || q <= g.head-int32(ring) {
 			continue
 		}
-		if v := g.tot[q&(baseRing-1)]; v > 0 {
-			vals[n] = float64(v)
-			n++
+		if v := g.tot[ringIndex(q, ring)]; v > 0 {
+			vals = append(vals, float64(v))
 		}
 	}
-	g.cacheP, g.active = p, uint8(n)
+	st.vals = vals
+	n := len(vals)
+	g.cacheP, g.active = p, uint16(n)
 	if n < b.MinHistory {
 		g.bound, g.median = math.MaxUint32, 0
 		if n > 0 {
-			g.median = uint32(Median(vals[:n]))
+			g.median = uint32(Median(vals))
 		}
 		return
 	}
-	med, mad := MedianMAD(vals[:n])
+	med, mad := MedianMAD(vals)
 	g.median = uint32(med)
 	g.bound = uint32(min(HistoryBound(med, mad, b.Factor, b.MADs), math.MaxUint32-1))
 }
@@ -535,9 +748,10 @@ func (t trigger) String() string {
 	return ""
 }
 
-// judge compares the group's total of period p with its bounds and raises,
-// escalates or suppresses the period's alert.
-func (s *State) judge(r *rule, st *baselineState, g *baseGroup, ev *event.Event, key string, p int32, total uint32, emit func(*Alert)) {
+// judge compares the group's total of period p, before the current event
+// and total with it, with its bounds and raises, escalates or suppresses
+// the period's alert.
+func (s *State) judge(r *rule, st *baselineState, g *baseGroup, ev *event.Event, key string, p int32, before, total uint32, emit func(*Alert)) {
 	b := r.Baseline
 	unit := r.unit()
 	value := int64(total) * unit
@@ -547,7 +761,7 @@ func (s *State) judge(r *rule, st *baselineState, g *baseGroup, ev *event.Event,
 		hot = value*2 > b.MinVolume
 		return
 	}
-	g.refresh(r, p)
+	g.refresh(r, st, p)
 	var trig trigger
 	ref, bound := uint32(0), uint32(math.MaxUint32)
 	if total > g.bound {
@@ -556,7 +770,7 @@ func (s *State) judge(r *rule, st *baselineState, g *baseGroup, ev *event.Event,
 	var peerMed uint32
 	var peerN uint32
 	if g.peer != 0 {
-		peerMed, peerN = st.peers[g.peer-1].medianOf(p, b.History)
+		peerMed, peerN = st.peers[g.peer-1].medianOf(p, b.periods)
 		if int(peerN) >= b.Peers.MinPeers {
 			pb := uint32(min(b.Peers.Factor*float64(peerMed), math.MaxUint32-1))
 			if total > pb && (int(g.active) < b.MinHistory || total > g.median) {
@@ -571,12 +785,14 @@ func (s *State) judge(r *rule, st *baselineState, g *baseGroup, ev *event.Event,
 	if trig == 0 {
 		return
 	}
-	ratio := int64(math.MaxInt32)
-	if ref > 0 {
-		ratio = int64(total) / int64(ref)
+	ratio := func(v uint32) int64 {
+		if ref == 0 {
+			return math.MaxInt32
+		}
+		return int64(v) / int64(ref)
 	}
-	sev, level := severityAt(r, ratio)
-	slot := int64(p) * r.window
+	sev, level := severityAt(r, ratio(total))
+	slot := b.periodStart(p)
 	info := &baselineInfo{trig: trig, median: int64(g.median) * unit, active: int(g.active), bound: int64(bound) * unit,
 		peerMedian: int64(peerMed) * unit, peerN: int(peerN), ratio: float64(total) / float64(max(ref, 1))}
 	if b.Peers != nil {
@@ -609,6 +825,16 @@ func (s *State) judge(r *rule, st *baselineState, g *baseGroup, ev *event.Event,
 		return
 	}
 	if s.seenID(id) {
+		if newest && before > 0 {
+			// Raised before this state judged the period: by the process
+			// before a restart, on totals now seeded. It stands at the
+			// level the total before this event gives; beyond it, it
+			// escalates as it would have without the restart.
+			if _, prev := severityAt(r, ratio(before)); level > prev {
+				info.expired = expired
+				s.emitOnce(s.baselineAlert(r, ev, g, id, key, p, value, info, sev), emit, true)
+			}
+		}
 		return
 	}
 	info.expired = expired
@@ -642,17 +868,17 @@ func (s *State) keepBaselineEvidence(r *rule, g *baseGroup, ev *event.Event, hot
 }
 
 func (s *State) baselineAlert(r *rule, ev *event.Event, g *baseGroup, id, key string, p int32, value int64, info *baselineInfo, sev Severity) *Alert {
-	slot := int64(p) * r.window
+	slot, end := r.Baseline.periodStart(p), r.Baseline.periodStart(p+1)
 	al := s.newAlert(r, ev, id, key, slot, sev)
-	al.WindowStart, al.WindowEnd = time.Unix(0, slot).UTC(), time.Unix(0, slot+r.window).UTC()
+	al.WindowStart, al.WindowEnd = time.Unix(0, slot).UTC(), time.Unix(0, end).UTC()
 	al.FirstSeen = al.WindowStart
-	al.LastSeen = time.Unix(0, min(g.maxT, slot+r.window-1)).UTC()
+	al.LastSeen = time.Unix(0, min(g.maxT, end-1)).UTC()
 	al.Events, al.Value, al.Threshold = int64(g.ev[p&1]), value, info.bound
 	if r.agg == aggRecords {
 		al.Records = value
 	}
 	if g.evid != nil {
-		al.Evidence = g.evid.between(slot, slot+r.window)
+		al.Evidence = g.evid.between(slot, end)
 	}
 	s.base = info
 	s.finishAlert(r, ev, al, info.expired, "")
@@ -678,14 +904,14 @@ func periodName(d time.Duration) string {
 	case 7 * 24 * time.Hour:
 		return "week"
 	}
-	return shortDuration(d)
+	return days(d)
 }
 
 // sweepBaseline drops groups with no total left in their history.
 func sweepBaseline(r *rule, st *baselineState, now int64) int {
 	dropped := 0
-	keep := int32(r.Baseline.History) + 1
-	p := r.period(now)
+	keep := int32(r.Baseline.periods) + 1
+	p := r.Baseline.periodOf(now)
 	for k, g := range st.groups {
 		if g.head < p-keep {
 			delete(st.groups, k)
@@ -698,9 +924,10 @@ func sweepBaseline(r *rule, st *baselineState, now int64) int {
 // ---- baseline: seeding from storage ----
 
 // BaselineSeed says what storage must total to seed one baseline rule's
-// history after a restart or a rebalance: per period (aligned event-time
-// periods of Period) and per distinct combination of Fields, the aggregate
-// of the events; State.SeedBaseline takes each row.
+// history after a restart or a rebalance: per period of the rule (periods
+// of Period aligned on the Unix epoch, or the calendar days of Timezone)
+// and per distinct combination of Fields, the aggregate of the events;
+// State.SeedBaseline takes each row. HistoryStart says how far back.
 //
 // Fields are the group_by fields, the peers field, and every field the
 // rule's condition reads (directly or through macros), so that
@@ -718,11 +945,28 @@ type BaselineSeed struct {
 	Period time.Duration
 	// Periods is how many past periods of history the rule keeps.
 	Periods int
+	// Timezone, when set, is the IANA time zone whose calendar days are
+	// the periods (Period is then 24h; a day may last 23 or 25 hours).
+	// Empty: periods of Period aligned on the Unix epoch (UTC days).
+	Timezone string
 	// Aggregate is count, sum(records) or sum(bytes); bytes are totalled
 	// in KiB, each event rounded up (sum(intDiv(bytes + 1023, 1024))).
 	Aggregate string
 	// Fields are the event fields (paths such as actor.id) to group by.
 	Fields []string
+
+	b *Baseline
+}
+
+// HistoryStart returns the start of the oldest period a state judging at
+// t still holds: Periods periods before the period holding t. Storage
+// totals from there.
+func (sd BaselineSeed) HistoryStart(t time.Time) time.Time {
+	b := sd.b
+	if b == nil { // a seed built by hand: no time zone
+		b = &Baseline{Period: sd.Period}
+	}
+	return time.Unix(0, b.periodStart(b.periodOf(t.UnixNano())-int32(sd.Periods))).UTC()
 }
 
 // UnseedableRule is a baseline rule whose history cannot be seeded.
@@ -854,7 +1098,8 @@ func (e *Engine) compileBaseline(ru *rule) {
 	if ru.peerBy != noField {
 		fields[ru.peerBy] = true
 	}
-	seed := &BaselineSeed{Rule: ru.ID, Period: ru.Window, Periods: ru.Baseline.History, Aggregate: ru.Aggregate}
+	b := ru.Baseline
+	seed := &BaselineSeed{Rule: ru.ID, Period: b.Period, Periods: b.periods, Timezone: b.Timezone, Aggregate: ru.Aggregate, b: b}
 	for f := range fields {
 		if via := seedableVia[f]; via != nil {
 			delete(fields, f)
@@ -900,19 +1145,19 @@ func (s *State) SeedBaseline(rule string, ev *event.Event, total, events int64) 
 		defer s.sh.mu.Unlock()
 	}
 	st := s.rs[r.idx].(*baselineState)
+	st.conform(r.Baseline)
 	key, buf := groupKey(r, ev, st.buf)
 	st.buf = buf
-	t := ev.Time.UnixNano()
-	p := r.period(t)
+	p := r.Baseline.periodOf(ev.Time.UnixNano())
 	g := st.groups[key]
 	if g == nil {
-		g = &baseGroup{maxT: math.MinInt64 / 2, head: p, cacheP: noPeriod, alerted: noPeriod}
+		g = st.newGroup(math.MinInt64/2, p)
 		st.groups[strings.Clone(key)] = g
 	}
 	if p > g.head {
 		g.at(p)
 	}
-	if p <= g.head-baseRing {
+	if p <= g.head-int32(len(g.tot)) {
 		return false
 	}
 	st.add(r, g, ev, p, total)
@@ -921,4 +1166,52 @@ func (s *State) SeedBaseline(rule string, ev *event.Event, total, events int64) 
 	}
 	g.cacheP = noPeriod
 	return true
+}
+
+// ---- first_seen: seeding a partition's terms from storage ----
+
+// PartitionTermSeeds returns what storage must return to seed, from one
+// partition's stored events, the terms of the first_seen rules in force
+// that keep their state with the partition (those grouped by actor.id, the
+// Kafka key: a first export from a dataset by an actor), and those it
+// cannot seed, with why. Each TermSeed is as for Engine.TermSeeds (the
+// shared rules, seeded from every partition), but totalled over the
+// partition's events only; State.SeedTerms takes each row. Seeded at each
+// assignment, a restart or a rebalance neither starts their learning
+// period again nor takes a term the actor showed before for new.
+func (e *Engine) PartitionTermSeeds() ([]TermSeed, []UnseedableRule) {
+	var seeds []TermSeed
+	var skipped []UnseedableRule
+	for _, r := range e.rules {
+		if r.Kind != KindFirstSeen || sharedRule(r) {
+			continue
+		}
+		fields := map[fieldID]bool{}
+		why := e.conditionFields(r.Condition, map[string]bool{}, fields)
+		for _, f := range slices.Concat(r.groupBy, r.terms) {
+			fields[f] = true
+		}
+		seed := TermSeed{Rule: r.ID, Window: time.Duration(r.retention)}
+		for f := range fields {
+			stored := seedableVia[f]
+			if stored == nil {
+				stored = []fieldID{f}
+			}
+			for _, g := range stored {
+				if why == "" && !seedableFields[g] {
+					why = "it reads " + eventFields[g].path + ", which storage cannot group by exactly"
+				}
+				if !slices.Contains(seed.Fields, eventFields[g].path) {
+					seed.Fields = append(seed.Fields, eventFields[g].path)
+				}
+			}
+		}
+		if why != "" {
+			skipped = append(skipped, UnseedableRule{Rule: r.ID, Reason: why})
+			continue
+		}
+		slices.Sort(seed.Fields)
+		seeds = append(seeds, seed)
+	}
+	return seeds, skipped
 }

@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -73,16 +74,22 @@ var baselineAggregates = map[string]string{
 	"sum(bytes)":   "sum(intDiv(bytes + 1023, 1024))",
 }
 
+// zoneName matches the IANA time zone names a seed may carry (they go
+// into the SQL text: ClickHouse wants a constant).
+var zoneName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_+/-]*$`)
+
 // BaselineHistory streams the per-period totals that seed a baseline
 // rule's history: for the stored events of topic/partition with event
-// time in [from, to) (whole seconds), one row per period of seed.Period
-// (aligned on the Unix epoch, as the rules align them) and per distinct
-// combination of seed.Fields, as an event carrying those fields and the
-// period start as its time, with the aggregate total and the event count.
-// It reads only the grouped columns of the partition's time range. Events
-// are not deduplicated by id: re-delivery never inserts an event twice
-// (offset dedup), so only a producer's re-sent duplicates would count
-// twice.
+// time in [from, to) (whole seconds), one row per period of the rule and
+// per distinct combination of seed.Fields, as an event carrying those
+// fields and a time within the period, with the aggregate total and the
+// event count. Periods are those the rules use: seed.Period aligned on the
+// Unix epoch (the row's time is the period start), or with seed.Timezone
+// the calendar days of that zone, as ClickHouse's own time zone data
+// dates them (toRelativeDayNum; the row's time is local noon). It reads
+// only the grouped columns of the partition's time range. Events are not
+// deduplicated by id: re-delivery never inserts an event twice (offset
+// dedup), so only a producer's re-sent duplicates would count twice.
 func (s *Store) BaselineHistory(ctx context.Context, topic string, partition int32, seed rules.BaselineSeed,
 	from, to time.Time, fn func(ev *event.Event, total, events int64) error) error {
 	agg, ok := baselineAggregates[seed.Aggregate]
@@ -92,6 +99,19 @@ func (s *Store) BaselineHistory(ctx context.Context, topic string, partition int
 	period := int64(seed.Period / time.Second)
 	if period <= 0 || seed.Period%time.Second != 0 {
 		return fmt.Errorf("baseline history of %s: period %s is not a whole number of seconds", seed.Rule, seed.Period)
+	}
+	periodOf := fmt.Sprintf("toUInt64(intDiv(toUInt32(time), %d) * %d)", period, period)
+	timeOf := func(p uint64) time.Time { return time.Unix(int64(p), 0).UTC() }
+	if seed.Timezone != "" {
+		loc, err := time.LoadLocation(seed.Timezone)
+		if err != nil {
+			return fmt.Errorf("baseline history of %s: %w", seed.Rule, err)
+		}
+		if !zoneName.MatchString(seed.Timezone) || seed.Period != 24*time.Hour {
+			return fmt.Errorf("baseline history of %s: periods of %s in time zone %q cannot be seeded", seed.Rule, seed.Period, seed.Timezone)
+		}
+		periodOf = fmt.Sprintf("toUInt64(toRelativeDayNum(time, '%s'))", seed.Timezone)
+		timeOf = func(day uint64) time.Time { return time.Date(1970, 1, 1+int(day), 12, 0, 0, 0, loc) }
 	}
 	var sc scanned
 	cols := baselineColumns(&sc)
@@ -107,9 +127,9 @@ func (s *Store) BaselineHistory(ctx context.Context, topic string, partition int
 	if len(names) > 0 {
 		groupBy += ", " + strings.Join(names, ", ")
 	}
-	q := fmt.Sprintf("SELECT toUInt64(intDiv(toUInt32(time), %d) * %d) AS p, %stoInt64(%s) AS total, toUInt64(count()) AS n FROM %s.events"+
+	q := fmt.Sprintf("SELECT %s AS p, %stoInt64(%s) AS total, toUInt64(count()) AS n FROM %s.events"+
 		" WHERE kafka_topic = @topic AND kafka_partition = @partition AND time >= @from AND time < @to"+
-		" GROUP BY %s", period, period, joinComma(names), agg, s.db, groupBy)
+		" GROUP BY %s", periodOf, joinComma(names), agg, s.db, groupBy)
 	rows, err := s.conn.Query(ctx, q, named("topic", topic), named("partition", partition),
 		named("from", from.UTC().Truncate(time.Second)), named("to", to.UTC().Truncate(time.Second)))
 	if err != nil {
@@ -138,7 +158,7 @@ func (s *Store) BaselineHistory(ctx context.Context, topic string, partition int
 				set(&e)
 			}
 		}
-		e.Time = time.Unix(int64(p), 0).UTC()
+		e.Time = timeOf(p)
 		if err := fn(&e, total, n); err != nil {
 			return err
 		}
@@ -154,4 +174,65 @@ func joinComma(names []string) string {
 		return ""
 	}
 	return strings.Join(names, ", ") + ", "
+}
+
+// PartitionTerms streams what seeds the terms a partition's own
+// first_seen rules keep (rules.Engine.PartitionTermSeeds: those grouped by
+// actor): as SeenTerms, one row per distinct combination of seed.Fields
+// with the first and last event time it was seen at, but over the stored
+// events of topic/partition only whose event time is within seed.Window
+// of the partition's newest stored event. It reads only the grouped
+// columns and the time of the partition's events.
+func (s *Store) PartitionTerms(ctx context.Context, topic string, partition int32, seed rules.TermSeed,
+	fn func(ev *event.Event, first, last time.Time) error) error {
+	var sc scanned
+	cols := baselineColumns(&sc)
+	names := make([]string, 0, len(seed.Fields))
+	for _, f := range seed.Fields {
+		c, ok := cols[f]
+		if !ok {
+			return fmt.Errorf("terms of %s on partition %d: field %s has no column", seed.Rule, partition, f)
+		}
+		names = append(names, c.col)
+	}
+	window := int64(seed.Window / time.Second)
+	if len(names) == 0 || window <= 0 {
+		return fmt.Errorf("terms of %s on partition %d: no fields or a window under a second", seed.Rule, partition)
+	}
+	q := fmt.Sprintf("SELECT %s, min(time) AS first, max(time) AS last FROM %[2]s.events"+
+		" WHERE kafka_topic = @topic AND kafka_partition = @partition AND time >= (SELECT max(time) FROM %[2]s.event_offsets"+
+		" WHERE kafka_topic = @topic AND kafka_partition = @partition) - toIntervalSecond(%[3]d)"+
+		" GROUP BY %[1]s", strings.Join(names, ", "), s.db, window)
+	rows, err := s.conn.Query(ctx, q, named("topic", topic), named("partition", partition))
+	if err != nil {
+		return fmt.Errorf("terms of %s on %s/%d: %w", seed.Rule, topic, partition, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			e           event.Event
+			first, last time.Time
+		)
+		dest := make([]any, 0, len(seed.Fields)+2)
+		for _, f := range seed.Fields {
+			dest = append(dest, cols[f].dest(&e))
+		}
+		dest = append(dest, &first, &last)
+		if err := rows.Scan(dest...); err != nil {
+			return fmt.Errorf("terms of %s on %s/%d: scan: %w", seed.Rule, topic, partition, err)
+		}
+		for _, f := range seed.Fields {
+			if set := cols[f].set; set != nil {
+				set(&e)
+			}
+		}
+		e.Time = last.UTC()
+		if err := fn(&e, first.UTC(), last.UTC()); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("terms of %s on %s/%d: %w", seed.Rule, topic, partition, err)
+	}
+	return nil
 }

@@ -379,3 +379,24 @@ func TestReplayFixture(t *testing.T) {
 		t.Fatalf("alerts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestShortDuration checks the window lengths alert texts print.
+func TestShortDuration(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{time.Hour, "1h"},
+		{24 * time.Hour, "24h"},
+		{10 * time.Minute, "10m"},
+		{30 * time.Minute, "30m"},
+		{90 * time.Minute, "1h30m"},
+		{26*time.Hour + 5*time.Minute, "26h5m"},
+		{45 * time.Second, "45s"},
+		{0, "0s"},
+	} {
+		if got := shortDuration(tt.d); got != tt.want {
+			t.Errorf("shortDuration(%s) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}

@@ -6,7 +6,7 @@ BIN   := bin/custos
 # Tests and benches that talk to real Kafka and ClickHouse carry this tag.
 ITAGS := integration
 
-.PHONY: all build test test-unit test-integration services chdb up down lint fuzz bench bench-e2e demo demo-full clean
+.PHONY: all build test test-unit test-integration services chdb up down lint fuzz bench bench-e2e bench-growth demo demo-full clean
 
 all: build
 
@@ -51,6 +51,9 @@ bench: ## Micro-benchmarks: decode+validate, rules, pseudonyms, generator.
 
 bench-e2e: services build ## End to end on real Kafka and ClickHouse: events/s, latency, RSS.
 	$(BIN) bench
+
+bench-growth: services ## Cost growth by event size, rule count and active actors (twice each, ~10 min); redraws docs/perf/.
+	bash deploy/bench/growth.sh
 
 demo: services build ## The whole pipeline on a synthetic day, with a report of what it caught.
 	$(BIN) demo

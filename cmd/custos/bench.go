@@ -34,6 +34,7 @@ type benchFlags struct {
 	memProfile string
 	compare    bool
 	keep       bool
+	eventSize  int
 }
 
 // cmdBench measures the whole pipeline on real Kafka and ClickHouse:
@@ -49,6 +50,7 @@ func cmdBench(ctx context.Context, args []string, env func(string) string, out i
 		fs.StringVar(&b.memProfile, "memprofile", "", "write an allocation profile of the throughput run to this file (go tool pprof -sample_index=alloc_space), and the in-use heap at its peak to FILE.peak")
 		fs.BoolVar(&b.compare, "compare", false, "also run ClickHouse's own Kafka engine on the same topic and compare")
 		fs.BoolVar(&b.keep, "keep", false, "keep each run's topics and ClickHouse database (default: deleted after the run)")
+		fs.IntVar(&b.eventSize, "event-size", 0, eventSizeUsage)
 	})
 	if err != nil {
 		return err
@@ -83,7 +85,7 @@ func cmdBench(ctx context.Context, args []string, env func(string) string, out i
 		tput.compare.print(out, b.events, tput)
 	}
 	if b.rate > 0 {
-		lat, err := benchLatency(ctx, out, *cfg, b.rate, b.duration, b.keep)
+		lat, err := benchLatency(ctx, out, *cfg, b.rate, b.duration, b.keep, b.eventSize)
 		if err != nil {
 			return err
 		}
@@ -196,7 +198,7 @@ type partitionStats struct {
 func benchThroughput(ctx context.Context, out io.Writer, cfg Config, b benchFlags) (throughput, error) {
 	n := b.events
 	isolate(&cfg, "bench-"+strconv.FormatInt(time.Now().UnixNano(), 36))
-	gen, err := synth.New(synth.Config{Seed: 7, Start: time.Now().UTC().Add(-24 * time.Hour), Events: n, Incidents: false})
+	gen, err := synth.New(synth.Config{Seed: 7, Start: time.Now().UTC().Add(-24 * time.Hour), Events: n, Incidents: false, TargetSize: b.eventSize})
 	if err != nil {
 		return throughput{}, err
 	}
@@ -390,10 +392,10 @@ func (l *latencies) p(q float64) time.Duration {
 
 // benchLatency runs the pipeline and produces at a steady rate, recording
 // for each stored batch the time since its oldest message was produced.
-func benchLatency(ctx context.Context, out io.Writer, cfg Config, rate int, d time.Duration, keep bool) (*latencies, error) {
+func benchLatency(ctx context.Context, out io.Writer, cfg Config, rate int, d time.Duration, keep bool, eventSize int) (*latencies, error) {
 	isolate(&cfg, "lat-"+strconv.FormatInt(time.Now().UnixNano(), 36))
 	total := int(float64(rate) * d.Seconds())
-	gen, err := synth.New(synth.Config{Seed: 11, Start: time.Now().UTC().Add(-24 * time.Hour), Events: total, Incidents: false})
+	gen, err := synth.New(synth.Config{Seed: 11, Start: time.Now().UTC().Add(-24 * time.Hour), Events: total, Incidents: false, TargetSize: eventSize})
 	if err != nil {
 		return nil, err
 	}

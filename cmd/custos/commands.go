@@ -89,6 +89,7 @@ type genFlags struct {
 	noIncidents bool
 	scenario    string
 	out         string
+	eventSize   int
 }
 
 func (g *genFlags) register(fs *flag.FlagSet) {
@@ -101,7 +102,11 @@ func (g *genFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.out, "out", "", "write JSON lines to this file (- for stdout) instead of Kafka, for custos replay; subject statuses go to FILE.subjects")
 	fs.StringVar(&g.scenario, "scenario", string(synth.ScenarioFoundation),
 		"foundation: one day with four incidents; full: eight days (seven to learn from) with an incident for every built-in detection on the last")
+	fs.IntVar(&g.eventSize, "event-size", 0, eventSizeUsage)
 }
+
+// eventSizeUsage documents the -event-size flag of gen and bench.
+const eventSizeUsage = "shape events toward this many bytes of JSON (200-16384), with the optional fields producers fill or leave out (0: as generated, ~600 B)"
 
 // generator builds the synthetic generator from the flags.
 func (g *genFlags) generator() (*synth.Generator, error) {
@@ -120,7 +125,7 @@ func (g *genFlags) generator() (*synth.Generator, error) {
 		}
 		start = t
 	}
-	gen, err := synth.New(synth.Config{Seed: g.seed, Start: start, Events: g.events, Incidents: !g.noIncidents, Scenario: scenario})
+	gen, err := synth.New(synth.Config{Seed: g.seed, Start: start, Events: g.events, Incidents: !g.noIncidents, Scenario: scenario, TargetSize: g.eventSize})
 	if err != nil {
 		return nil, err
 	}

@@ -132,12 +132,13 @@ func appendSubject(b []byte, prefix string, n int32) []byte {
 	return append(b, '"')
 }
 
-// appendEvent writes e as one JSON object. Every string it writes comes
-// from the catalogue or is generated from digits and hex, so none needs
-// escaping (a test checks the catalogue).
-func appendEvent(b []byte, e *ev) []byte {
+// appendEvent writes e as one JSON object, shaped by s (nil: as it is; see
+// size.go). Every string it writes comes from the catalogue or is
+// generated from digits and hex, so none needs escaping (a test checks the
+// catalogue).
+func appendEvent(b []byte, e *ev, s *shape) []byte {
 	b = append(b, '{')
-	if e.schema {
+	if e.schema && !s.drops(dropSchema) {
 		b = append(b, `"schema":"custos.event/v1",`...)
 	}
 	b = append(b, `"event_id":"`...)
@@ -149,11 +150,15 @@ func appendEvent(b []byte, e *ev) []byte {
 	b = append(b, `","action":"`...)
 	b = append(b, e.action...)
 	b = append(b, `",`...)
-	b = append(b, e.actor.actorJSON...)
+	if s.drops(dropActorDetail) {
+		b = appendLeanActor(b, e.actor)
+	} else {
+		b = append(b, e.actor.actorJSON...)
+	}
 	b = append(b, ',')
 	if e.staging {
 		b = append(b, e.ds.stgJSON...)
-	} else if e.noEnv {
+	} else if e.noEnv || s.drops(dropEnv) {
 		b = append(b, e.ds.bareJSON...)
 	} else {
 		b = append(b, e.ds.srcJSON...)
@@ -164,29 +169,39 @@ func appendEvent(b []byte, e *ev) []byte {
 	} else {
 		b = append(b, catArray(e.cats)...)
 	}
-	if e.records >= 0 {
+	if e.records >= 0 && !(e.records == 1 && s.drops(dropOneRecord) && singleRecordAction(e.action)) {
 		b = append(b, `,"records":`...)
 		b = strconv.AppendInt(b, e.records, 10)
 	}
-	if e.bytes > 0 {
+	if e.bytes > 0 && !s.drops(dropBytes) {
 		b = append(b, `,"bytes":`...)
 		b = strconv.AppendInt(b, e.bytes, 10)
 	}
 	if e.nSubj > 0 {
 		b = append(b, `,"subjects":[`...)
-		for i := range e.nSubj {
+		n, trunc := e.nSubj, e.trunc
+		if n > 1 && s.drops(dropSubjectSample) && !e.statusSubjects() {
+			n, trunc = 1, true
+		}
+		for i := range n {
 			if i > 0 {
 				b = append(b, ',')
 			}
 			b = appendSubject(b, e.ds.prefix, e.subj[i])
 		}
+		if s != nil && s.subjects > 0 {
+			b = s.appendSubjects(b, e)
+			trunc = e.records > int64(e.nSubj+s.subjects)
+		}
 		b = append(b, ']')
-		if e.trunc {
+		if trunc {
 			b = append(b, `,"subjects_truncated":true`...)
 		}
 	}
-	b = append(b, ',')
-	b = append(b, e.ds.skJSON...)
+	if !s.drops(dropSubjectKinds) {
+		b = append(b, ',')
+		b = append(b, e.ds.skJSON...)
+	}
 	b = append(b, '}')
 	if e.typ == "share" {
 		b = append(b, `,"recipient":{`...)
@@ -195,7 +210,7 @@ func appendEvent(b []byte, e *ev) []byte {
 			b = appendStr(b, e.rID)
 			b = append(b, ',')
 		}
-		if e.rName != "" {
+		if e.rName != "" && !s.drops(dropRecipientName) {
 			b = append(b, `"name":`...)
 			b = appendStr(b, e.rName)
 			b = append(b, ',')
@@ -225,14 +240,32 @@ func appendEvent(b []byte, e *ev) []byte {
 		b = append(b, `,"purpose":`...)
 		b = appendStr(b, e.purpose)
 	}
-	if e.legal != "" {
+	if e.legal != "" && !s.drops(dropLegal) {
 		b = append(b, `,"legal_basis":`...)
 		b = appendStr(b, e.legal)
 	}
-	if e.outcome != "" {
+	if e.outcome != "" && !(e.outcome == "success" && s.drops(dropOutcome)) {
 		b = append(b, `,"outcome":`...)
 		b = appendStr(b, e.outcome)
 	}
+	if !s.drops(dropRequest) {
+		b = appendRequest(b, e, s)
+	}
+	b = appendAttrs(b, e, s)
+	if e.trace != 0 && !s.drops(dropUnknown) {
+		b = append(b, `,"trace_id":"`...)
+		b = appendHex(b, e.trace, 16)
+		b = appendHex(b, ^e.trace, 16)
+		b = append(b, '"')
+	}
+	if e.pipeline && !s.drops(dropUnknown) {
+		b = append(b, `,"x_pipeline":{"stage":"edge-relay","hops":2,"sampled":false}`...)
+	}
+	return append(b, '}')
+}
+
+// appendRequest writes the request object.
+func appendRequest(b []byte, e *ev, s *shape) []byte {
 	b = append(b, `,"request":{"id":"req-`...)
 	b = appendHex(b, e.reqID, 16)
 	b = append(b, '"')
@@ -247,26 +280,87 @@ func appendEvent(b []byte, e *ev) []byte {
 		b = strconv.AppendInt(b, int64(e.ticketNo), 10)
 		b = append(b, '"')
 	}
-	if e.client {
+	if e.client && !s.drops(dropClient) || s != nil && s.client {
 		b = append(b, `,"client":{"ip":`...)
 		b = appendStr(b, e.actor.ip)
 		b = append(b, `,"user_agent":`...)
 		b = appendStr(b, e.actor.ua)
 		b = append(b, '}')
 	}
-	b = append(b, '}')
-	if e.attrs != nil {
+	return append(b, '}')
+}
+
+// appendAttrs writes the attributes object: the event's own, then the
+// shape's.
+func appendAttrs(b []byte, e *ev, s *shape) []byte {
+	own := e.attrs
+	if s.drops(dropAttrs) {
+		own = nil
+	}
+	var more []byte
+	if s != nil {
+		more = s.attrs
+	}
+	switch {
+	case len(more) == 0:
+		if own != nil {
+			b = append(b, ',')
+			b = append(b, own...)
+		}
+		return b
+	case own == nil:
+		b = append(b, `,"attributes":{`...)
+	default:
 		b = append(b, ',')
-		b = append(b, e.attrs...)
+		b = append(b, own[:len(own)-1]...) // without its closing brace
+		b = append(b, ',')
 	}
-	if e.trace != 0 {
-		b = append(b, `,"trace_id":"`...)
-		b = appendHex(b, e.trace, 16)
-		b = appendHex(b, ^e.trace, 16)
-		b = append(b, '"')
+	b = append(b, more...)
+	return append(b, '}')
+}
+
+// appendLeanActor writes the actor object without the department, and
+// without the kind when it is the default (user).
+func appendLeanActor(b []byte, a *actor) []byte {
+	b = append(b, `"actor":{"id":`...)
+	b = appendStr(b, a.id)
+	if a.service {
+		b = append(b, `,"kind":"service"`...)
 	}
-	if e.pipeline {
-		b = append(b, `,"x_pipeline":{"stage":"edge-relay","hops":2,"sampled":false}`...)
+	if a.role != nil && a.role.name != "" {
+		b = append(b, `,"role":`...)
+		b = appendStr(b, a.role.name)
 	}
 	return append(b, '}')
+}
+
+// appendSubjects writes the shape's additional subject ids, drawn from
+// the dataset's population (never the subjects of the status stream).
+func (s *shape) appendSubjects(b []byte, e *ev) []byte {
+	h := mix64(s.seed ^ 0x5ab1ec75)
+	for range s.subjects {
+		h = mix64(h + 0x9e3779b97f4a7c15)
+		b = append(b, ',')
+		b = appendSubject(b, e.ds.prefix, int32(h%uint64(e.ds.nSubj)))
+	}
+	return b
+}
+
+// singleRecordAction reports whether an action on one record may leave
+// data.records out (moving actions must send it, queries count what
+// they matched).
+func singleRecordAction(action string) bool {
+	return action == "read" || action == "update" || action == "delete"
+}
+
+// statusSubjects reports whether e lists subjects of the status stream
+// (outside the dataset's population): an incident's, whose sample must
+// stay whole.
+func (e *ev) statusSubjects() bool {
+	for _, x := range e.subj[:e.nSubj] {
+		if int(x) >= e.ds.nSubj {
+			return true
+		}
+	}
+	return false
 }

@@ -16,6 +16,9 @@ type Migration struct {
 	Name string
 	// statements renders the step's DDL for a database and server.
 	statements func(db string, f features) []string
+	// needed, when set, says whether the database needs the step at all;
+	// a step it does not need is recorded without running its statements.
+	needed func(ctx context.Context, s *Store) (bool, error)
 }
 
 // Migrations is the schema history, oldest first. Append; never edit a
@@ -23,7 +26,7 @@ type Migration struct {
 var Migrations = []Migration{
 	{Version: 1, Name: "events, event_offsets, subject_index, alerts, subject_status", statements: createTables},
 	{Version: 2, Name: "skip indexes on events (21.1+)", statements: addSkipIndexes},
-	{Version: 3, Name: "narrow subject_index (subject, time, actor_id, event_id), rebuilt from events", statements: narrowSubjectIndex},
+	{Version: 3, Name: "narrow subject_index (subject, time, actor_id, event_id), rebuilt from events", statements: narrowSubjectIndex, needed: wideSubjectIndexPresent},
 }
 
 // Statements returns the DDL that Migrate runs on a server of version v
@@ -77,6 +80,15 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if len(stmts) == 0 {
 			continue
 		}
+		if m.needed != nil {
+			need, err := m.needed(ctx, s)
+			if err != nil {
+				return fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
+			}
+			if !need {
+				stmts = nil
+			}
+		}
 		for i, q := range stmts {
 			if err := s.conn.Exec(ctx, q); err != nil {
 				return fmt.Errorf("migration %d (%s) statement %d: %w", m.Version, m.Name, i+1, err)
@@ -88,6 +100,17 @@ func (s *Store) Migrate(ctx context.Context) error {
 		s.log.Info("clickhouse migration applied", "version", m.Version, "name", m.Name, "server", s.version.String())
 	}
 	return nil
+}
+
+// wideSubjectIndexPresent reports whether subject_index is the 20-column
+// table of the first release, which migration 3 narrows.
+func wideSubjectIndexPresent(ctx context.Context, s *Store) (bool, error) {
+	var n uint64
+	err := s.conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = 'subject_index'", s.db).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("read subject_index columns: %w", err)
+	}
+	return n > uint64(len(subjectRefColumns())), nil
 }
 
 // AppliedMigrations returns the versions recorded in schema_migrations,

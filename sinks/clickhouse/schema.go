@@ -35,10 +35,11 @@ import (
 //	                actor_id, time, event_id), so the forensic queries
 //	                read the events' details with a key lookup
 //	                ((...) IN (SELECT ... FROM subject_index ...)) instead
-//	                of storing them twice. Migration 3 narrowed it from
-//	                the 20 columns of migration 1: a subject row costs
-//	                ClickHouse a quarter of what it did on insert and in
-//	                merges (1.34 subject rows per event in the generator).
+//	                of storing them twice. The first release stored 20
+//	                columns here (migration 3 converts such a database):
+//	                a subject row now costs ClickHouse a fraction of
+//	                that on insert and in merges (the generator's events
+//	                list 1.34 subjects each).
 //	alerts          one row per alert version; ReplacingMergeTree(stored_at)
 //	                ORDER BY alert_id (the stable id), so a re-raised
 //	                alert replaces the older version on merge.
@@ -144,9 +145,10 @@ func eventColumns(f features) []column {
 	}
 }
 
-// subjectIndexColumns are the columns of subject_index; each but subject is
-// a column of events with the same name and type.
-var subjectIndexColumns = []string{
+// wideSubjectIndexColumns are the columns of subject_index as the first
+// release's migration 1 created it (each but subject a column of events
+// with the same name and type); migration 3 narrows such a table.
+var wideSubjectIndexColumns = []string{
 	"subject", "time", "time_ms", "event_id", "type", "action", "actor_id",
 	"source_system", "source_dataset", "categories", "records", "outcome",
 	"recipient_id", "recipient_name", "recipient_domain", "recipient_country",
@@ -229,14 +231,6 @@ func insertSQL(table string, cols []column) string {
 // Schema DDL of migration 1, in order. db is the database name.
 func createTables(db string, f features) []string {
 	ev := eventColumns(f)
-	sub := make([]column, 0, len(subjectIndexColumns))
-	for _, n := range subjectIndexColumns {
-		if n == "subject" {
-			sub = append(sub, column{n, "String"})
-			continue
-		}
-		sub = append(sub, column{n, typeOf(ev, n)})
-	}
 	return []string{
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %[1]s.events (
 %[2]s,
@@ -261,16 +255,8 @@ SETTINGS index_granularity = 8192`, db, f.lc()),
 SELECT kafka_topic, kafka_partition, kafka_offset, event_id, time
 FROM %[1]s.events`, db),
 
-		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %[1]s.subject_index (
-%[2]s
-) ENGINE = ReplacingMergeTree()
-PARTITION BY toYYYYMM(time)
-ORDER BY (subject, time, event_id)
-SETTINGS index_granularity = 8192`, db, columnDefs(sub)),
-
-		fmt.Sprintf(`CREATE MATERIALIZED VIEW IF NOT EXISTS %[1]s.subject_index_mv TO %[1]s.subject_index AS
-SELECT arrayJoin(subjects) AS subject, %[2]s
-FROM %[1]s.events`, db, strings.Join(subjectIndexColumns[1:], ", ")),
+		createSubjectIndex(db),
+		createSubjectIndexView(db),
 
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %[1]s.alerts (
 %[2]s
@@ -289,6 +275,49 @@ SETTINGS index_granularity = 8192`, db, columnDefs(subjectStatusColumns(f))),
 	}
 }
 
+// wideSubjectIndex is the DDL of the 20-column subject_index and its view
+// that the first release's migration 1 created: what migration 3 converts.
+func wideSubjectIndex(db string, f features) []string {
+	ev := eventColumns(f)
+	sub := make([]column, 0, len(wideSubjectIndexColumns))
+	for _, n := range wideSubjectIndexColumns {
+		if n == "subject" {
+			sub = append(sub, column{n, "String"})
+			continue
+		}
+		sub = append(sub, column{n, typeOf(ev, n)})
+	}
+	return []string{
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %[1]s.subject_index (
+%[2]s
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(time)
+ORDER BY (subject, time, event_id)
+SETTINGS index_granularity = 8192`, db, columnDefs(sub)),
+		fmt.Sprintf(`CREATE MATERIALIZED VIEW IF NOT EXISTS %[1]s.subject_index_mv TO %[1]s.subject_index AS
+SELECT arrayJoin(subjects) AS subject, %[2]s
+FROM %[1]s.events`, db, strings.Join(wideSubjectIndexColumns[1:], ", ")),
+	}
+}
+
+// createSubjectIndex is the DDL of the narrow subject_index.
+func createSubjectIndex(db string) string {
+	return fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %[1]s.subject_index (
+%[2]s
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(time)
+ORDER BY (subject, time, event_id)
+SETTINGS index_granularity = 8192`, db, columnDefs(subjectRefColumns()))
+}
+
+// createSubjectIndexView is the DDL of the view that fills the narrow
+// subject_index from every INSERT into events.
+func createSubjectIndexView(db string) string {
+	return fmt.Sprintf(`CREATE MATERIALIZED VIEW IF NOT EXISTS %[1]s.subject_index_mv TO %[1]s.subject_index AS
+SELECT arrayJoin(subjects) AS subject, time, actor_id, event_id
+FROM %[1]s.events`, db)
+}
+
 // subjectRefColumns are the columns of subject_index from migration 3.
 func subjectRefColumns() []column {
 	return []column{
@@ -299,30 +328,29 @@ func subjectRefColumns() []column {
 	}
 }
 
-// Schema DDL of migration 3: subject_index becomes a narrow pointer into
-// events. The old view and table are dropped (they hold nothing that
-// events does not), the narrow ones created, and the table refilled from
-// events. Rows the new view writes while the refill runs are written twice;
-// ReplacingMergeTree collapses them and every query counts events with
-// LIMIT 1 BY event_id or uniqExact, so the step can also be run again after
-// a crash.
+// Schema DDL of migration 3: a database whose migration 1 created the
+// 20-column subject_index (the first release) gets the narrow one. The old
+// view and table are dropped (they hold nothing that events does not), the
+// narrow ones created, and the table refilled from events. Rows the new
+// view writes while the refill runs are written twice; ReplacingMergeTree
+// collapses them and every query counts events with LIMIT 1 BY event_id or
+// uniqExact, so the step can also be run again after a crash. It runs only
+// where subject_index is the wide one (wideSubjectIndexPresent); since
+// migration 1 creates the narrow table itself, a new database skips it.
+//
+// The conversion is not safe to run from two processes at once (one could
+// drop the view the other just created, and events inserted meanwhile
+// would miss their subject rows): run `custos migrate` alone once before
+// starting several processes on such a database.
 func narrowSubjectIndex(db string, _ features) []string {
-	cols := subjectRefColumns()
 	return []string{
 		fmt.Sprintf("DROP TABLE IF EXISTS %s.subject_index_mv", db),
 		fmt.Sprintf("DROP TABLE IF EXISTS %s.subject_index", db),
-		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %[1]s.subject_index (
-%[2]s
-) ENGINE = ReplacingMergeTree()
-PARTITION BY toYYYYMM(time)
-ORDER BY (subject, time, event_id)
-SETTINGS index_granularity = 8192`, db, columnDefs(cols)),
-		fmt.Sprintf(`CREATE MATERIALIZED VIEW IF NOT EXISTS %[1]s.subject_index_mv TO %[1]s.subject_index AS
-SELECT arrayJoin(subjects) AS subject, time, actor_id, event_id
-FROM %[1]s.events`, db),
+		createSubjectIndex(db),
+		createSubjectIndexView(db),
 		fmt.Sprintf(`%s
 SELECT arrayJoin(subjects) AS subject, time, actor_id, event_id
-FROM %s.events`, insertSQL(db+".subject_index", cols), db),
+FROM %s.events`, insertSQL(db+".subject_index", subjectRefColumns()), db),
 	}
 }
 

@@ -11,25 +11,35 @@ import (
 	"github.com/custos-privacy/custos/ingest/event"
 )
 
-// Shared is the process-wide part of the rule state: the state of the
-// rules whose groups span partitions, shared by every partition's State
-// created with Engine.NewSharedState.
+// Shared holds the state of the rules whose groups span Kafka partitions
+// (the shared rules): every rule whose group_by lacks actor.id, such as a
+// baseline or first_seen rule grouped by partner, by country or by type.
 //
 // Events are keyed by actor in Kafka, so a rule grouped by the actor
 // (actor.id among its group_by fields) sees all of a group's events in
-// one partition and keeps its state in that partition's State. Any other
-// rule (grouped by partner, by country, by type, or not grouped) would
-// keep partition-local state: a partner that receives a category every
-// day from actors of partition 2 would look new to partition 1. Such
-// rules keep their state here instead, so that every partition of the
-// process contributes to and reads the same first-seen terms, baseline
-// totals and windows, and the ids of their alerts, so that an alert is
-// emitted at most once whichever partition raises it first.
+// one partition and keeps its state in that partition's State. A shared
+// rule would keep partition-local state: a partner that receives a
+// category every day from actors of partition 2 would look new to
+// partition 1, and its daily volume would be split between partitions.
+// Such rules keep their state in a Shared, which is used in one of two
+// ways:
 //
-// A Shared covers the partitions its process owns (plus what was seeded
-// from storage): several processes each keep their own; cross-process
-// state for those rules needs the events repartitioned by the rule's
-// group key (not done).
+//   - Process-wide (NewSharedState with one Shared for every partition of
+//     the process): every partition contributes to and reads the same
+//     first-seen terms, baseline totals and windows and alert ids, so an
+//     alert is emitted at most once whichever partition raises it first.
+//     Exact with one process only: with several processes in a consumer
+//     group each sees its own partitions' share of a group.
+//   - Repartitioned (Engine.Split): the partitions of the events evaluate
+//     only the rules grouped by actor and turn each event into
+//     Contributions for the shared rules, which the pipeline sends to a
+//     repartition topic keyed by (rule, group key); each partition of that
+//     topic owns its groups and applies their contributions in order with
+//     State.Apply, on a State made with NewSharedState and a Shared of its
+//     own. Exact with any number of processes: a group's state lives in
+//     one place. Duplicates (contributions produced again after a crash)
+//     are recognised by Marks; rebuilding a partition's state after a
+//     takeover is the pipeline's (cmd/custos, shared stage).
 //
 // The zero Shared is ready to use; it must not be copied after first use.
 // It carries its state across rule reloads: a State's Rebind moves its
@@ -42,6 +52,7 @@ type Shared struct {
 	emitted map[string]int64        // alert id -> watermark when recorded (shared rules)
 	applied map[int32]int64         // partition -> highest offset applied to the shared state
 	claimed map[string]bool         // "rule\x00partition" seeds already taken
+	pinned  map[string]bool         // first_seen rules whose learning start hints do not move (RestartLearning)
 }
 
 // sharedRule reports whether r keeps its state in a Shared: rules not
@@ -294,4 +305,49 @@ func (s *State) SeedTerms(rule string, ev *event.Event, first, last time.Time) b
 		}
 	})
 	return true
+}
+
+// SeedLearning moves the learning start of first_seen rule rule back to
+// first when ev (a stored combination, as for SeedTerms) satisfies the
+// rule's condition, without adding its terms: the rule has seen events
+// since first, whatever the terms are rebuilt from. It reports whether
+// the row counted.
+func (s *State) SeedLearning(rule string, ev *event.Event, first time.Time) bool {
+	r, ok := s.eng.byID[rule]
+	if !ok || r.Kind != KindFirstSeen {
+		return false
+	}
+	s.act.reset(ev)
+	if !s.test(r.cond) {
+		return false
+	}
+	if s.sh != nil && s.shr[r.idx] {
+		s.sh.mu.Lock()
+		defer s.sh.mu.Unlock()
+	}
+	st := s.rs[r.idx].(*firstSeenState)
+	if f := first.UnixNano(); st.start == noSlot || f < st.start {
+		st.start = f
+	}
+	return true
+}
+
+// RestartLearning starts the learning period of shared first_seen rule
+// rule again at at, whatever it was: for a rule whose terms could not be
+// rebuilt from storage, which then stays silent while it learns again
+// rather than take every known term for new.
+func (s *State) RestartLearning(rule string, at time.Time) {
+	r, ok := s.eng.byID[rule]
+	if !ok || r.Kind != KindFirstSeen {
+		return
+	}
+	if s.sh != nil && s.shr[r.idx] {
+		s.sh.mu.Lock()
+		defer s.sh.mu.Unlock()
+		if s.sh.pinned == nil {
+			s.sh.pinned = map[string]bool{}
+		}
+		s.sh.pinned[rule] = true // hints of earlier events must not end the new learning early
+	}
+	s.rs[r.idx].(*firstSeenState).start = at.UnixNano()
 }

@@ -497,6 +497,9 @@ func cleanUp(out io.Writer, cfg *Config) {
 		fmt.Fprintf(out, "warning: drop database %s: %v\n", cfg.ClickHouse.Database, err)
 	}
 	topics := []string{cfg.Kafka.EventsTopic, cfg.Kafka.SubjectsTopic, cfg.Kafka.DLQTopic, cfg.Kafka.AlertsTopic}
+	if t := cfg.Kafka.Repartition(); t != "" {
+		topics = append(topics, t)
+	}
 	client := &kafkago.Client{Addr: kafkago.TCP(cfg.Kafka.Brokers...), Timeout: 10 * time.Second}
 	res, err := client.DeleteTopics(ctx, &kafkago.DeleteTopicsRequest{Topics: topics})
 	if err == nil {

@@ -63,6 +63,13 @@ type KafkaConfig struct {
 	// MaxBufferedBytes bounds the message bytes fetched but not yet stored,
 	// across all partitions (backpressure beyond it).
 	MaxBufferedBytes int `yaml:"max_buffered_bytes" usage:"most message bytes fetched but not yet stored, all partitions together (0: 40 MiB)"`
+	// RepartitionTopic carries the contributions of events to the rules
+	// not grouped by actor, keyed by rule and group key, so that each
+	// group's state lives in one place whatever the number of processes
+	// (docs/operations.md). Empty (the default): the events topic's name
+	// followed by ".by-group"; "off": no repartitioning, those rules keep
+	// per-process state (exact with one process only).
+	RepartitionTopic string `yaml:"repartition_topic" usage:"topic of the contributions to rules not grouped by actor (empty: <events_topic>.by-group; off: per-process state, one process only)"`
 }
 
 // ClickHouseConfig locates the ClickHouse server.
@@ -129,6 +136,13 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("sink.flush_rows: %d, must be at least 1", c.Sink.FlushRows)
 	case c.Sink.FlushInterval <= 0:
 		return fmt.Errorf("sink.flush_interval: %s, must be positive", c.Sink.FlushInterval)
+	}
+	if t := c.Kafka.Repartition(); t != "" {
+		for _, other := range []string{c.Kafka.EventsTopic, c.Kafka.SubjectsTopic, c.Kafka.DLQTopic, c.Kafka.AlertsTopic} {
+			if t == other {
+				return fmt.Errorf("kafka.repartition_topic: %q is already the topic of something else", t)
+			}
+		}
 	}
 	if err := c.Limits.Validate(); err != nil {
 		return err

@@ -29,6 +29,11 @@ type recoveryStore interface {
 // rebuilds the rules' state from ClickHouse, then evaluates the partition's
 // events in offset order and hands rows and alerts to the writer.
 //
+// The rules not grouped by actor (rules.Shared) are repartitioned by
+// default: each partition turns its events into contributions to them,
+// forwarded to the repartition topic once stored (forwardQueue), and the
+// shared stage (sharedStage), consuming that topic, owns their groups.
+//
 // Subject statuses arrive on their own topic, consumed independently of
 // the events: the status partition applies each status to consent, which
 // every event partition of the process reads (event.consent.*), before the
@@ -46,27 +51,76 @@ type pipeline struct {
 	// start-up.
 	consent *consent.Registry
 	// shared is the state of the rules not grouped by actor (partner,
-	// country, type...), whose groups span partitions: every partition of
-	// the process feeds and reads it (rules.Shared); kept across reloads.
+	// country, type...), whose groups span partitions, when
+	// repartitioning is off: every partition of the process feeds and
+	// reads it (rules.Shared); kept across reloads.
 	shared rules.Shared
 	// seedOnce seeds shared's first_seen terms from storage, at the first
-	// assignment of an events partition.
+	// assignment of an events partition (repartitioning off).
 	seedOnce      sync.Once
 	store         recoveryStore
 	writer        *writer.Writer
 	subjectsTopic string
 	log           *slog.Logger
+
+	// fwd, when set, repartitions: the events partitions evaluate the
+	// rules grouped by actor only and forward the contributions of each
+	// event to the shared rules to the repartition topic, where the
+	// shared stage (sharedStage) applies them; nil: repartitioning off.
+	fwd forwarder
+	// splits caches the engine's rules.Split (repartitioning).
+	splits splitCache
+	// sm counts the contributions forwarded and applied.
+	sm *sharedMetrics
+}
+
+// forwarder produces records to the repartition topic, in order within
+// each partition, acknowledged by every in-sync replica
+// (kafka.Forwarder).
+type forwarder interface {
+	Produce(ctx context.Context, recs []kafka.OutRecord) error
+	Partitions() int
+}
+
+var _ forwarder = (*kafka.Forwarder)(nil)
+
+// splitCache keeps the rules.Split of the last engines used.
+type splitCache struct {
+	mu     sync.Mutex
+	last   [2]*rules.Split
+	oldest int
+}
+
+// split returns the Split of e, made once per engine.
+func (p *pipeline) split(e *rules.Engine) *rules.Split {
+	c := &p.splits
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, sp := range c.last {
+		if sp != nil && sp.Full() == e {
+			return sp
+		}
+	}
+	sp := e.Split()
+	c.last[c.oldest] = sp
+	c.oldest = (c.oldest + 1) % len(c.last)
+	return sp
 }
 
 var _ kafka.Processor = (*pipeline)(nil)
 
 // Assigned prepares a partition: offsets already stored (re-delivered after
 // a crash before the commit) will be skipped, and the rule state is rebuilt
-// from the partition's stored recent events and alerts. The state of rules
-// not grouped by actor is the process's shared state: the partition's
-// replayed events count in it only if it has not counted them already
-// (the partition was held before), and its first_seen terms are seeded
-// from every partition's stored events at the first assignment.
+// from the partition's stored recent events and alerts.
+//
+// Repartitioning, the partition's state holds the rules grouped by actor
+// only (rules.Split's Local engine); the shared rules' state lives in the
+// shared stage, which the partition feeds through the repartition topic.
+// Repartitioning off, the state of rules not grouped by actor is the
+// process's shared state: the partition's replayed events count in it
+// only if it has not counted them already (the partition was held
+// before), and its first_seen terms are seeded from every partition's
+// stored events at the first assignment.
 func (p *pipeline) Assigned(ctx context.Context, topic string, partition int32, committed int64) (kafka.PartitionProcessor, error) {
 	if topic == p.subjectsTopic {
 		return &statusPartition{w: p.writer, consent: p.consent}, nil
@@ -77,8 +131,18 @@ func (p *pipeline) Assigned(ctx context.Context, topic string, partition int32, 
 		return nil, fmt.Errorf("read stored offsets: %w", err)
 	}
 	engine := p.engine.Load()
-	p.seedOnce.Do(func() { seedTerms(ctx, p.store, engine, &p.shared, topic, p.log) })
-	state := engine.NewSharedState(partition, &p.shared)
+	var (
+		state  *rules.State
+		router *rules.Router
+	)
+	if p.fwd != nil {
+		sp := p.split(engine)
+		state, router = sp.Local().NewState(partition), sp.NewRouter()
+		engine = sp.Local()
+	} else {
+		p.seedOnce.Do(func() { seedTerms(ctx, p.store, engine, &p.shared, topic, p.log) })
+		state = engine.NewSharedState(partition, &p.shared)
+	}
 	start := time.Now()
 	observed := 0
 	latest, ok, err := p.store.LatestEventTime(ctx, topic, partition, max(from-recentOffsets, 0))
@@ -107,7 +171,11 @@ func (p *pipeline) Assigned(ctx context.Context, topic string, partition int32, 
 	}
 	p.log.Info("partition state rebuilt", "topic", topic, "partition", partition, "committed", committed,
 		"stored_beyond_commit", len(stored), "events_observed", observed, "took", time.Since(start).Round(time.Millisecond))
-	return &eventPartition{p: p, state: state, stored: stored}, nil
+	ep := &eventPartition{p: p, state: state, stored: stored, router: router}
+	if p.fwd != nil {
+		ep.fq = &forwardQueue{fwd: p.fwd, ctx: ctx, drain: forwardDrain, log: p.log.With("topic", topic, "partition", partition), sm: p.sm}
+	}
+	return ep, nil
 }
 
 // recentOffsets is how far before the committed offset the pipeline looks
@@ -119,23 +187,25 @@ type eventPartition struct {
 	p      *pipeline
 	state  *rules.State
 	stored []int64 // sorted offsets already in storage, not yet passed
+	// Repartitioning: router turns events into contributions to the
+	// shared rules; fq forwards them once their batch is stored.
+	router *rules.Router
+	fq     *forwardQueue
 }
 
 // Process evaluates the rules over the batch's events, in order, and queues
 // the rows and alerts. Events already stored were part of the rebuilt state
-// and are skipped entirely.
+// and are skipped entirely, except that, repartitioning, their
+// contributions to the shared rules are forwarded again (see
+// forwardQueue): whether they were before the crash or the rebalance is
+// not known, and the shared stage recognises duplicates.
 func (ep *eventPartition) Process(ctx context.Context, b *kafka.Batch) error {
-	rows := b.Events
-	if len(ep.stored) > 0 {
-		rows = make([]*event.Event, 0, len(b.Events))
-		for _, ev := range b.Events {
-			if ep.skip(ev.Origin.Offset) {
-				continue
-			}
-			rows = append(rows, ev)
+	if ep.router != nil {
+		if sp := ep.p.split(ep.p.engine.Load()); sp != ep.router.Split() {
+			ep.state.Rebind(sp.Local())
+			ep.router.Rebind(sp)
 		}
-	}
-	if cur := ep.p.engine.Load(); cur != ep.state.Engine() {
+	} else if cur := ep.p.engine.Load(); cur != ep.state.Engine() {
 		ep.state.Rebind(cur)
 	}
 	var alerts []*rules.Alert
@@ -143,10 +213,38 @@ func (ep *eventPartition) Process(ctx context.Context, b *kafka.Batch) error {
 		c := *a
 		alerts = append(alerts, &c)
 	}
-	for _, ev := range rows {
-		ep.state.Evaluate(ev, emit)
+	rows := b.Events
+	filter := len(ep.stored) > 0 // some of the batch may be stored already
+	if filter {
+		rows = make([]*event.Event, 0, len(b.Events))
 	}
-	return ep.p.writer.Submit(ctx, writer.Item{Events: rows, Alerts: alerts, Done: b.Done, Since: b.Produced})
+	var out contributions
+	for _, ev := range b.Events {
+		if filter {
+			if ep.skip(ev.Origin.Offset) {
+				if ep.router != nil {
+					out.route(ep, ev)
+				}
+				continue
+			}
+			rows = append(rows, ev)
+		}
+		ep.state.Evaluate(ev, emit)
+		if ep.router != nil {
+			out.route(ep, ev)
+		}
+	}
+	if ep.router != nil {
+		out.progress(ep, b)
+	}
+	if out.err != nil {
+		return out.err
+	}
+	done := b.Done
+	if ep.fq != nil {
+		done = ep.fq.after(out.recs, b.Done)
+	}
+	return ep.p.writer.Submit(ctx, writer.Item{Events: rows, Alerts: alerts, Done: done, Since: b.Produced})
 }
 
 // skip reports whether offset is already stored, consuming the sorted list

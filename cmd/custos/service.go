@@ -35,19 +35,28 @@ type service struct {
 	dlq      *kafkago.Writer
 	writer   *writer.Writer
 	consumer *kafka.Consumer
+	// shared consumes the repartition topic (nil: repartitioning off).
+	shared   *kafka.RecordConsumer
 	registry *prometheus.Registry
 	pipeline *pipeline
 	ready    atomic.Bool
 }
 
-// topicSpecs lists the topics Custos uses, for creation.
+// topicSpecs lists the topics Custos uses, for creation. The repartition
+// topic comes last, with the events topic's partitions (newService makes
+// it with the events topic's actual count when the events topic existed
+// already).
 func topicSpecs(cfg *Config) []kafka.TopicSpec {
-	return []kafka.TopicSpec{
+	specs := []kafka.TopicSpec{
 		{Name: cfg.Kafka.EventsTopic, Partitions: cfg.Kafka.Partitions},
 		{Name: cfg.Kafka.SubjectsTopic, Partitions: 1},
 		{Name: cfg.Kafka.DLQTopic, Partitions: 1},
 		{Name: cfg.Kafka.AlertsTopic, Partitions: 1},
 	}
+	if t := cfg.Kafka.Repartition(); t != "" {
+		specs = append(specs, kafka.TopicSpec{Name: t, Partitions: cfg.Kafka.Partitions})
+	}
+	return specs
 }
 
 // newService connects to Kafka and ClickHouse, migrates the schema, loads
@@ -70,8 +79,19 @@ func newService(ctx context.Context, cfg *Config, log *slog.Logger, onStored fun
 	for _, x := range engine.ExpiredExceptions(time.Now()) {
 		log.Warn("expired rule exception no longer applies", "rule", x.Rule, "when", x.When, "owner", x.Owner, "expired", x.Expires.Format("2006-01-02"))
 	}
-	if err := kafka.EnsureTopics(ctx, cfg.Kafka.Brokers, 30*time.Second, topicSpecs(cfg)...); err != nil {
+	specs := topicSpecs(cfg)
+	repartition := cfg.Kafka.Repartition()
+	if repartition != "" {
+		specs = specs[:len(specs)-1]
+	}
+	if err := kafka.EnsureTopics(ctx, cfg.Kafka.Brokers, 30*time.Second, specs...); err != nil {
 		return nil, err
+	}
+	var sources, parts int
+	if repartition != "" {
+		if sources, parts, err = ensureRepartition(ctx, cfg, log); err != nil {
+			return nil, err
+		}
 	}
 	store, err := clickhouse.Open(ctx, clickhouse.Config{
 		Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
@@ -100,17 +120,53 @@ func newService(ctx context.Context, cfg *Config, log *slog.Logger, onStored fun
 	p := &pipeline{store: store, writer: s.writer, subjectsTopic: cfg.Kafka.SubjectsTopic, consent: subjects, log: log}
 	p.engine.Store(engine)
 	s.pipeline = p
+	kmetrics := kafka.NewMetrics(s.registry)
 	s.consumer, err = kafka.New(kafka.Config{
 		Brokers: cfg.Kafka.Brokers, GroupID: cfg.Kafka.Group,
 		EventsTopic: cfg.Kafka.EventsTopic, SubjectsTopic: cfg.Kafka.SubjectsTopic, DLQTopic: cfg.Kafka.DLQTopic,
 		BatchSize: cfg.Kafka.BatchSize, BatchTimeout: cfg.Kafka.BatchTimeout, CommitInterval: cfg.Kafka.CommitInterval,
 		Limits: cfg.Limits, MaxBufferedBytes: int64(cfg.Kafka.MaxBufferedBytes),
-	}, p, keyed, s.dlq, kafka.NewMetrics(s.registry), log)
+	}, p, keyed, s.dlq, kmetrics, log)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
+	if repartition != "" {
+		p.sm = newSharedMetrics(s.registry)
+		p.fwd = kafka.NewForwarder(cfg.Kafka.Brokers, repartition, parts, log)
+		stage := &sharedStage{p: p, brokers: cfg.Kafka.Brokers, eventsTopic: cfg.Kafka.EventsTopic, eventsGroup: cfg.Kafka.Group,
+			topic: repartition, parts: parts, sources: sources, log: log.With("component", "shared-stage")}
+		s.shared, err = kafka.NewRecordConsumer(kafka.RecordConfig{
+			Brokers: cfg.Kafka.Brokers, GroupID: cfg.Kafka.SharedGroup(), Topic: repartition, BatchSize: cfg.Kafka.BatchSize,
+		}, stage, kmetrics, log)
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// ensureRepartition creates the repartition topic with as many partitions
+// as the events topic has, and returns both counts. A repartition topic
+// that exists with another count is used as it is (a group's partition
+// depends on the count: never change it while Custos runs).
+func ensureRepartition(ctx context.Context, cfg *Config, log *slog.Logger) (sources, parts int, err error) {
+	topic := cfg.Kafka.Repartition()
+	if sources, err = kafka.PartitionCount(ctx, cfg.Kafka.Brokers, cfg.Kafka.EventsTopic); err != nil {
+		return 0, 0, err
+	}
+	if err := kafka.EnsureTopics(ctx, cfg.Kafka.Brokers, 30*time.Second, kafka.TopicSpec{Name: topic, Partitions: sources}); err != nil {
+		return 0, 0, err
+	}
+	if parts, err = kafka.PartitionCount(ctx, cfg.Kafka.Brokers, topic); err != nil {
+		return 0, 0, err
+	}
+	if parts != sources {
+		log.Warn("the repartition topic's partition count differs from the events topic's", "topic", topic, "partitions", parts,
+			"events_partitions", sources)
+	}
+	return sources, parts, nil
 }
 
 // seedConsent loads the stored subject statuses into the consent registry
@@ -142,7 +198,10 @@ func seedConsent(ctx context.Context, store *clickhouse.Store, subjects *consent
 }
 
 // run consumes until ctx ends, then drains: partitions stop fetching, the
-// writer stores what it holds, offsets are committed.
+// writer stores what it holds, offsets are committed. Repartitioning, the
+// shared stage then applies what the events partitions forwarded until it
+// has caught up with the repartition topic (at most sharedDrain), so
+// that a stopped process leaves no contribution it forwarded unapplied.
 func (s *service) run(ctx context.Context) error {
 	wctx, stopWriter := context.WithCancel(context.Background())
 	writerDone := make(chan struct{})
@@ -153,16 +212,49 @@ func (s *service) run(ctx context.Context) error {
 	rctx, stopReload := context.WithCancel(ctx)
 	defer stopReload()
 	go s.reloadRules(rctx)
+	cctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var sharedDone chan error
+	sctx, stopShared := context.WithCancel(context.Background())
+	defer stopShared()
+	if s.shared != nil {
+		sharedDone = make(chan error, 1)
+		go func() {
+			err := s.shared.Run(sctx)
+			if err != nil {
+				s.log.Error("shared stage stopped", "err", err)
+				stop() // the process cannot raise the shared rules' alerts: stop it
+			}
+			sharedDone <- err
+		}()
+	}
 	s.ready.Store(true)
-	err := s.consumer.Run(ctx)
+	err := s.consumer.Run(cctx)
 	s.ready.Store(false)
+	if s.shared != nil {
+		s.shared.Drain(sharedDrain)
+		stopShared()
+		if serr := <-sharedDone; err == nil && serr != nil {
+			err = serr
+		}
+	}
 	stopWriter()
 	<-writerDone
 	return err
 }
 
+// sharedDrain bounds how long a stopping process keeps applying the
+// contributions it forwarded.
+const sharedDrain = 30 * time.Second
+
 // close releases the connections.
 func (s *service) close() {
+	if s.shared != nil {
+		s.shared.Close()
+	}
+	if f, ok := s.pipeline.fwd.(*kafka.Forwarder); ok {
+		f.Close()
+	}
 	s.dlq.Close()
 	s.pub.Close()
 	s.store.Close()

@@ -38,13 +38,8 @@ type partitionTermStore interface {
 // A shared rule's groups (rules.Shared) total every partition's events:
 // each partition's history is added to sh once, at its first assignment,
 // and not again when the partition comes back after a rebalance.
-//
-// It also seeds the partition's own first_seen terms (seedPartitionTerms):
-// both are the per-partition seeding of an assignment, before the
-// partition's recent events are replayed.
 func seedBaselines(ctx context.Context, store recoveryStore, state *rules.State, sh *rules.Shared, topic string, partition int32,
 	latest time.Time, known bool, log *slog.Logger) {
-	seedPartitionTerms(ctx, store, state, topic, partition, log)
 	seeds, unseedable := state.Engine().BaselineSeeds()
 	for _, u := range unseedable {
 		log.Warn("baseline rule not seeded", "rule", u.Rule, "reason", u.Reason)

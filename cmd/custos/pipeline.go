@@ -149,6 +149,9 @@ func (p *pipeline) Assigned(ctx context.Context, topic string, partition int32, 
 	if err != nil {
 		return nil, fmt.Errorf("read latest event time: %w", err)
 	}
+	// The partition's own first_seen terms and baseline histories, before
+	// its recent events are replayed.
+	seedPartitionTerms(ctx, p.store, state, topic, partition, p.log)
 	seedBaselines(ctx, p.store, state, &p.shared, topic, partition, latest, ok, p.log)
 	if ok {
 		// The longest rule window plus its allowed lateness.

@@ -449,8 +449,7 @@ func (ss *sharedStage) seedBaselines(ctx context.Context, engine *rules.Engine, 
 			continue
 		}
 		start := time.Now()
-		p := int64(sd.Period)
-		from := time.Unix(0, (to.UnixNano()/p-int64(sd.Periods))*p).UTC()
+		from := sd.HistoryStart(to) // the rule's periods: epoch-aligned, or the days of its time zone
 		rows, used := 0, 0
 		for s := range ss.sources {
 			err := bs.BaselineHistory(ctx, ss.eventsTopic, int32(s), sd, from, to, func(ev *event.Event, total, events int64) error {

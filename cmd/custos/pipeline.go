@@ -38,6 +38,9 @@ type recoveryStore interface {
 // the events: the status partition applies each status to consent, which
 // every event partition of the process reads (event.consent.*), before the
 // batch is handed to the writer, so before its offset can be committed.
+// The group gives that partition to one process; every process also
+// follows the whole topic outside the group (kafka.FollowStatuses, started
+// by the service), so each process's registry holds every status.
 // The registry keeps statuses by their own event time, so a share is
 // judged against the statuses in force at the share's time whatever order
 // the two topics are read in; a status that arrives after the share it

@@ -40,6 +40,9 @@ type service struct {
 	registry *prometheus.Registry
 	pipeline *pipeline
 	ready    atomic.Bool
+	// follow keeps the consent registry current with the subjects topic,
+	// whichever process of the group stores it (kafka.FollowStatuses).
+	follow func(ctx context.Context)
 }
 
 // topicSpecs lists the topics Custos uses, for creation. The repartition
@@ -104,11 +107,24 @@ func newService(ctx context.Context, cfg *Config, log *slog.Logger, onStored fun
 		store.Close()
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
+	// Where the status follower starts, read before the seed: statuses
+	// stored in between are applied twice, which changes nothing.
+	followFrom, err := store.StatusOffsets(ctx, cfg.Kafka.SubjectsTopic)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	if err := seedConsent(ctx, store, subjects, log); err != nil {
 		store.Close()
 		return nil, err
 	}
 	s := &service{cfg: cfg, log: log, store: store, registry: prometheus.NewRegistry()}
+	s.follow = func(ctx context.Context) {
+		fc := kafka.FollowConfig{Brokers: cfg.Kafka.Brokers, Topic: cfg.Kafka.SubjectsTopic, Start: followFrom, Limits: cfg.Limits}
+		if err := kafka.FollowStatuses(ctx, fc, keyed.Clone(), func(st *event.SubjectStatus) { subjects.Apply(st) }, log); err != nil {
+			log.Error("status follower stopped: consent statuses reach this process only if it holds the subjects partition", "err", err)
+		}
+	}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.pub = alertbus.New(cfg.Kafka.Brokers, cfg.Kafka.AlertsTopic)
 	s.writer = writer.New(writer.Config{FlushRows: cfg.Sink.FlushRows, FlushInterval: cfg.Sink.FlushInterval, OnStored: onStored},
@@ -228,8 +244,15 @@ func (s *service) run(ctx context.Context) error {
 			sharedDone <- err
 		}()
 	}
+	followDone := make(chan struct{})
+	go func() {
+		defer close(followDone)
+		s.follow(cctx)
+	}()
 	s.ready.Store(true)
 	err := s.consumer.Run(cctx)
+	stop()
+	<-followDone
 	s.ready.Store(false)
 	if s.shared != nil {
 		s.shared.Drain(sharedDrain)

@@ -58,3 +58,30 @@ func (s *Store) SubjectStatuses(ctx context.Context, since time.Time, fn func(*e
 	}
 	return newest, nil
 }
+
+// StatusOffsets returns, for each partition of topic, the offset after the
+// newest subject status stored from it: where a reader of the subjects
+// topic picks up what storage holds.
+func (s *Store) StatusOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
+	rows, err := s.conn.Query(ctx, fmt.Sprintf(`SELECT kafka_partition, max(kafka_offset) + 1
+FROM %s.subject_status WHERE kafka_topic = @topic GROUP BY kafka_partition`, s.db), named("topic", topic))
+	if err != nil {
+		return nil, fmt.Errorf("subject status offsets of %s: %w", topic, err)
+	}
+	defer rows.Close()
+	out := map[int32]int64{}
+	for rows.Next() {
+		var (
+			p   int32
+			off int64
+		)
+		if err := rows.Scan(&p, &off); err != nil {
+			return nil, fmt.Errorf("subject status offsets: scan: %w", err)
+		}
+		out[p] = off
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("subject status offsets: %w", err)
+	}
+	return out, nil
+}

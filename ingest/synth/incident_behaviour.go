@@ -18,17 +18,64 @@ func activityOf(a *actor, ds *dataset, action string) *activity {
 }
 
 // usualDaily returns the most records per day the model expects a to move
-// through act on any learning day (the days before the incident's).
-func (s *scenarioCtx) usualDaily(a *actor, act *activity) float64 {
+// through acts together on any learning day (the days before the
+// incident's).
+func (s *scenarioCtx) usualDaily(a *actor, acts ...*activity) float64 {
 	day := s.at.Truncate(24 * time.Hour)
+	expect := func(d time.Time) float64 {
+		var sum float64
+		for _, act := range acts {
+			sum += s.bg.expectedRecords(a, act, d.UnixNano(), d.Add(24*time.Hour).UnixNano())
+		}
+		return sum
+	}
 	var most float64
 	for d := s.cfg.Start.Truncate(24 * time.Hour); d.Before(day); d = d.Add(24 * time.Hour) {
-		most = max(most, s.bg.expectedRecords(a, act, d.UnixNano(), d.Add(24*time.Hour).UnixNano()))
+		most = max(most, expect(d))
 	}
 	if most == 0 { // no learning day: the incident's own day
-		most = s.bg.expectedRecords(a, act, day.UnixNano(), day.Add(24*time.Hour).UnixNano())
+		most = expect(day)
 	}
 	return most
+}
+
+// busiestExporter picks, among the employees of role not yet in an
+// incident (those of loc first), the one the model expects to export the
+// most on the learning days: a baseline judges an actor against its own
+// history only after enough active days (min_history), and the busiest
+// exporter has them at any event count, where a random one may still be
+// warming up.
+func (s *scenarioCtx) busiestExporter(role, loc string) *actor {
+	var best *actor
+	var most float64
+	bestLoc := false
+	for _, e := range s.w.employees {
+		if e.role.name != role || s.w.used[e] {
+			continue
+		}
+		atLoc := e.loc.name == loc
+		u := s.usualDaily(e, exportActs(e)...)
+		if best == nil || atLoc && !bestLoc || atLoc == bestLoc && u > most {
+			best, most, bestLoc = e, u, atLoc
+		}
+	}
+	if best == nil {
+		return s.w.pickEmployee(s.rng, role, loc)
+	}
+	s.w.used[best] = true
+	return best
+}
+
+// exportActs returns a's activities that export or download data: what a
+// baseline of the actor's exported records (export_baseline) adds up.
+func exportActs(a *actor) []*activity {
+	var out []*activity
+	for _, act := range a.role.acts {
+		if act.action == "export" || act.action == "download" {
+			out = append(out, act)
+		}
+	}
+	return out
 }
 
 // partnerUsualDaily returns the median over the learning days (the days
@@ -84,10 +131,12 @@ func partnerVolumeSpike(s *scenarioCtx) Incident {
 // is larger than the ones they usually make, and no hour comes near the
 // bulk-export threshold.
 func exportBaseline(s *scenarioCtx) Incident {
-	a := s.w.pickEmployee(s.rng, "software_engineer", "Europe/Berlin")
+	a := s.busiestExporter("software_engineer", "Europe/Berlin")
 	ds := s.w.dataset("app-db", "addresses")
-	act := activityOf(a, ds, "export")
-	usual := s.usualDaily(a, act)
+	_ = activityOf(a, ds, "export") // the actor's usual export, made bigger
+	// The baseline adds up every export and download of the actor, not
+	// only this dataset's: scale the incident to all of them.
+	usual := s.usualDaily(a, exportActs(a)...)
 	total := int64(min(max(8*usual, 3000), 36000))
 	n := int((total + 224) / 225)
 	span := 9*time.Hour + 30*time.Minute

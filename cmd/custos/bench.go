@@ -81,8 +81,8 @@ func cmdBench(ctx context.Context, args []string, env func(string) string, out i
 		fmt.Fprintf(out, "\n  until all partitions but the last had drained: %.0f events/s; the last one alone after that: %.0f events/s for %.1fs\n",
 			ps.allRate, ps.aloneRate, ps.alone.Seconds())
 	}
-	if tput.compare != nil {
-		tput.compare.print(out, b.events, tput)
+	if len(tput.compare) > 0 {
+		printCompare(out, b.events, tput, tput.compare)
 	}
 	if b.rate > 0 {
 		lat, err := benchLatency(ctx, out, *cfg, b.rate, b.duration, b.keep, b.eventSize)
@@ -98,8 +98,8 @@ func cmdBench(ctx context.Context, args []string, env func(string) string, out i
 // throughput is what the throughput run measured over its consume phase.
 type throughput struct {
 	elapsed   time.Duration
-	resources resources  // of Custos, ClickHouse and Kafka during the run
-	compare   *engineRun // ClickHouse's Kafka engine on the same topic (-compare)
+	resources resources    // of Custos, ClickHouse and Kafka during the run
+	compare   []*engineRun // ClickHouse's Kafka engine on the same topic (-compare)
 	// partitions is, for each events partition, its events and when its
 	// last one was stored: a hot partition that drains last and alone is
 	// the bottleneck.
@@ -226,11 +226,13 @@ func benchThroughput(ctx context.Context, out io.Writer, cfg Config, b benchFlag
 		// ClickHouse's Kafka engine first, alone on the machine, then
 		// Custos alone: each gets both cores, the same topic and its own
 		// consumer group.
-		eng, err := runKafkaEngine(ctx, out, &cfg, int64(n))
-		if err != nil {
-			return throughput{}, fmt.Errorf("compare: %w", err)
+		for _, kind := range []engineKind{engineNarrow, engineEquivalent} {
+			eng, err := runKafkaEngine(ctx, out, &cfg, int64(n), kind, b.keep)
+			if err != nil {
+				return throughput{}, fmt.Errorf("compare: %w", err)
+			}
+			res.compare = append(res.compare, eng)
 		}
-		res.compare = eng
 		fmt.Fprintf(out, "\nCustos on the same topic:\n")
 	}
 

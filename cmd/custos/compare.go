@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -11,6 +12,9 @@ import (
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/custos-privacy/custos/ingest/event"
+	"github.com/custos-privacy/custos/sinks/clickhouse"
 )
 
 // custos bench -compare runs ClickHouse's own Kafka table engine on the
@@ -18,13 +22,42 @@ import (
 // on it: the engine is what a privacy office could run instead (no
 // validation, no rules, no dead letters), so the ratio of the two rates is
 // the figure that counts (absolute rates on a shared machine vary ±20%).
-// Each runs alone on the machine; both read the same messages from the same
-// broker. The engine keeps 9 columns: the top-level fields JSONEachRow can
-// read on ClickHouse 18.16 (nested objects are skipped as unknown fields),
-// a parsed event time and the ingestion time.
+// Each runs alone on the machine; all read the same messages from the same
+// broker. The engine runs twice:
+//
+//   - engineNarrow keeps 9 columns: the top-level fields JSONEachRow can
+//     read on ClickHouse 18.16 (nested objects are skipped as unknown
+//     fields), a parsed event time and the ingestion time. Issue 8 set its
+//     targets against this one.
+//   - engineEquivalent stores what Custos stores: every field of the event
+//     in Custos's own events table, with its subject index and offsets
+//     views (the same migrations build it), subject ids hashed. 18.16 has
+//     no JSON functions beyond visitParam* and no format that reads a whole
+//     nested document into one column, so the engine reads each message as
+//     one TabSeparated String and the view takes it apart with
+//     visitParamExtract* (nested objects with visitParamExtractRaw first).
+//     It validates nothing, and a field it cannot find is stored empty.
+//     This is what a privacy office that needs the forensic questions
+//     answered would have to run instead of Custos.
+
+// engineKind selects what the Kafka engine's view stores.
+type engineKind int
+
+const (
+	engineNarrow engineKind = iota
+	engineEquivalent
+)
+
+func (k engineKind) String() string {
+	if k == engineEquivalent {
+		return "Kafka engine (same table)"
+	}
+	return "Kafka engine (9 cols)"
+}
 
 // engineRun is what ClickHouse's Kafka engine did on the bench topic.
 type engineRun struct {
+	kind      engineKind
 	elapsed   time.Duration
 	resources resources
 }
@@ -39,63 +72,116 @@ type resources struct {
 	clickhouseSeen, kafkaSeen        bool
 }
 
-// runKafkaEngine creates a Kafka engine table on cfg's events topic, a
-// MergeTree table and the materialized view between them in cfg's
-// database, waits until n rows are stored, and drops the engine table and
-// the view again (a server with Kafka tables may abort on shutdown).
-func runKafkaEngine(ctx context.Context, out io.Writer, cfg *Config, n int64) (*engineRun, error) {
+// runKafkaEngine creates a Kafka engine table on cfg's events topic, the
+// table it stores into and the materialized view between them, waits until
+// n rows are stored, and drops the engine table and the view again (a
+// server with Kafka tables may abort on shutdown). The narrow engine's
+// tables live in cfg's database; the equivalent engine gets a database of
+// its own (cfg's database + "_engine", dropped afterwards unless keep)
+// built by Custos's migrations.
+func runKafkaEngine(ctx context.Context, out io.Writer, cfg *Config, n int64, kind engineKind, keep bool) (*engineRun, error) {
+	db := cfg.ClickHouse.Database
+	if kind == engineEquivalent {
+		db += "_engine"
+		store, err := clickhouse.Open(ctx, clickhouse.Config{Addr: cfg.ClickHouse.Addr, Database: db,
+			Username: cfg.ClickHouse.Username, Password: cfg.ClickHouse.Password, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			return nil, fmt.Errorf("open clickhouse: %w", err)
+		}
+		err = store.Migrate(ctx)
+		store.Close()
+		if err != nil {
+			return nil, fmt.Errorf("create the equivalent tables in %s: %w", db, err)
+		}
+	}
 	conn, err := ch.Open(&ch.Options{Addr: cfg.ClickHouse.Addr, Auth: ch.Auth{
-		Database: cfg.ClickHouse.Database, Username: cfg.ClickHouse.Username, Password: cfg.ClickHouse.Password}})
+		Database: db, Username: cfg.ClickHouse.Username, Password: cfg.ClickHouse.Password}})
 	if err != nil {
 		return nil, fmt.Errorf("connect to clickhouse: %w", err)
 	}
 	defer conn.Close()
-	db := cfg.ClickHouse.Database
+	if kind == engineEquivalent && !keep {
+		defer func() {
+			dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := conn.Exec(dctx, "DROP DATABASE IF EXISTS "+db); err != nil {
+				fmt.Fprintf(out, "warning: drop database %s: %v\n", db, err)
+			}
+		}()
+	}
 	queue, table, view := db+".kafka_engine_queue", db+".kafka_engine_events", db+".kafka_engine_mv"
+	if kind == engineEquivalent {
+		table = db + ".events"
+	}
 	drop := func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		for _, t := range []string{view, queue} {
+		for _, t := range []string{view, view + "_subjects", view + "_offsets", queue} {
 			if err := conn.Exec(dctx, "DROP TABLE IF EXISTS "+t); err != nil {
 				fmt.Fprintf(out, "warning: drop %s: %v (drop it before stopping ClickHouse)\n", t, err)
 			}
 		}
 	}
 	defer drop()
-	stmts := []string{
-		fmt.Sprintf(`CREATE TABLE %s (event_id String, time String, type String, action String,
+	brokers := strings.Join(cfg.Kafka.Brokers, ",")
+	var stmts []string
+	var viewSQLs []string
+	switch kind {
+	case engineNarrow:
+		group := cfg.Kafka.Group + "-kafka-engine"
+		stmts = []string{
+			fmt.Sprintf(`CREATE TABLE %s (event_id String, time String, type String, action String,
 	purpose String, legal_basis String, outcome String)
 ENGINE = Kafka SETTINGS kafka_broker_list = '%s', kafka_topic_list = '%s',
 	kafka_group_name = '%s', kafka_format = 'JSONEachRow', kafka_num_consumers = 1`,
-			queue, strings.Join(cfg.Kafka.Brokers, ","), cfg.Kafka.EventsTopic, cfg.Kafka.Group+"-kafka-engine"),
-		fmt.Sprintf(`CREATE TABLE %s (event_id String, time String, event_time DateTime, type String, action String,
+				queue, brokers, cfg.Kafka.EventsTopic, group),
+			fmt.Sprintf(`CREATE TABLE %s (event_id String, time String, event_time DateTime, type String, action String,
 	purpose String, legal_basis String, outcome String, ingested_at DateTime)
 ENGINE = MergeTree PARTITION BY toYYYYMM(event_time) ORDER BY (type, event_time)`, table),
+		}
+		viewSQLs = []string{fmt.Sprintf(`CREATE MATERIALIZED VIEW %s TO %s AS
+SELECT event_id, time, parseDateTimeBestEffort(time) AS event_time, type, action, purpose, legal_basis, outcome,
+	now() AS ingested_at FROM %s`, view, table, queue)}
+		fmt.Fprintf(out, "\nClickHouse Kafka engine on the same topic (group %s, JSONEachRow, 9 columns):\n", group)
+	case engineEquivalent:
+		group := cfg.Kafka.Group + "-kafka-engine-same-table"
+		stmts = []string{fmt.Sprintf(`CREATE TABLE %s (raw String)
+ENGINE = Kafka SETTINGS kafka_broker_list = '%s', kafka_topic_list = '%s',
+	kafka_group_name = '%s', kafka_format = 'TabSeparated', kafka_row_delimiter = '\n', kafka_num_consumers = 1`,
+			queue, brokers, cfg.Kafka.EventsTopic, group)}
+		sels := equivalentSelects(queue, cfg.Kafka.EventsTopic)
+		// The index views first, the events view last: the engine starts
+		// consuming with its first view, and the run counts events.
+		viewSQLs = []string{
+			fmt.Sprintf("CREATE MATERIALIZED VIEW %s_subjects TO %s.subject_index AS\n%s", view, db, sels[1]),
+			fmt.Sprintf("CREATE MATERIALIZED VIEW %s_offsets TO %s.event_offsets AS\n%s", view, db, sels[2]),
+			fmt.Sprintf("CREATE MATERIALIZED VIEW %s TO %s AS\n%s", view, table, sels[0]),
+		}
+		fmt.Fprintf(out, "\nClickHouse Kafka engine on the same topic (group %s), into Custos's own events table, subject index and offsets views:\n", group)
 	}
 	for _, q := range stmts {
 		if err := conn.Exec(ctx, q); err != nil {
 			return nil, fmt.Errorf("create kafka engine tables: %w", err)
 		}
 	}
-	fmt.Fprintf(out, "\nClickHouse Kafka engine on the same topic (group %s-kafka-engine, JSONEachRow, 9 columns):\n", cfg.Kafka.Group)
 	m, err := startMeasure("", "")
 	if err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	// The view starts the engine's consumer.
-	err = conn.Exec(ctx, fmt.Sprintf(`CREATE MATERIALIZED VIEW %s TO %s AS
-SELECT event_id, time, parseDateTimeBestEffort(time) AS event_time, type, action, purpose, legal_basis, outcome,
-	now() AS ingested_at FROM %s`, view, table, queue))
-	if err != nil {
-		m.stop()
-		return nil, fmt.Errorf("create kafka engine view: %w", err)
+	// The first view starts the engine's consumer.
+	for _, q := range viewSQLs {
+		if err := conn.Exec(ctx, q); err != nil {
+			m.stop()
+			return nil, fmt.Errorf("create kafka engine view: %w", err)
+		}
 	}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	var stored uint64
 	last, lastAt := uint64(0), start
 	deadline := start.Add(10 * time.Minute)
+	progressAt, progressed := start, uint64(0)
 	for int64(stored) < n {
 		select {
 		case <-ctx.Done():
@@ -110,35 +196,68 @@ SELECT event_id, time, parseDateTimeBestEffort(time) AS event_time, type, action
 				fmt.Fprintf(out, "\r  stored %8d / %d   %7.0f rows/s      ", stored, n, float64(stored-last)/now.Sub(lastAt).Seconds())
 				last, lastAt = stored, now
 			}
-			if now.After(deadline) {
+			if stored != progressed {
+				progressAt, progressed = now, stored
+			}
+			if now.After(deadline) || now.Sub(progressAt) > time.Minute {
 				m.stop()
-				return nil, fmt.Errorf("kafka engine: only %d of %d rows after 10 minutes", stored, n)
+				return nil, fmt.Errorf("kafka engine: %d of %d rows after %s, none in the last minute (see clickhouse-server.err.log)",
+					stored, n, now.Sub(start).Round(time.Second))
 			}
 		}
 	}
-	run := &engineRun{elapsed: time.Since(start)}
+	run := &engineRun{kind: kind, elapsed: time.Since(start)}
 	run.resources = m.stop()
+	if kind == engineEquivalent {
+		// Each view stores a block when the engine pushes it; the
+		// events view may have been served first.
+		time.Sleep(time.Second)
+		var subjects, offsets uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".subject_index").Scan(&subjects); err != nil {
+			return nil, fmt.Errorf("count kafka engine subject_index rows: %w", err)
+		}
+		if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".event_offsets").Scan(&offsets); err != nil {
+			return nil, fmt.Errorf("count kafka engine event_offsets rows: %w", err)
+		}
+		fmt.Fprintf(out, "\n  also stored: %d subject_index rows, %d event_offsets rows", subjects, offsets)
+	}
 	fmt.Fprintf(out, "\n  %d rows in %s = %.0f rows/s\n", stored, run.elapsed.Round(time.Millisecond), float64(n)/run.elapsed.Seconds())
 	return run, nil
 }
 
-// print writes the comparison table.
-func (e *engineRun) print(out io.Writer, n int, t throughput) {
-	custos, engine := float64(n)/t.elapsed.Seconds(), float64(n)/e.elapsed.Seconds()
+// printCompare writes the comparison table of Custos and the engine runs.
+func printCompare(out io.Writer, n int, t throughput, engines []*engineRun) {
+	custos := float64(n) / t.elapsed.Seconds()
 	fmt.Fprintf(out, "\ncompare on %d events (same topic, each alone on the machine; CPU seconds and peak RSS over each run):\n", n)
-	fmt.Fprintf(out, "  %-34s %10s %8s %10s %10s %8s %10s %10s\n", "", "events/s", "own CPU", "CH CPU", "Kafka CPU", "own RSS", "CH RSS", "Kafka RSS")
+	fmt.Fprintf(out, "  %-38s %10s %8s %10s %10s %8s %10s %10s\n", "", "events/s", "own CPU", "CH CPU", "Kafka CPU", "own RSS", "CH RSS", "Kafka RSS")
 	row := func(name string, rate float64, own time.Duration, ownRSS int64, u resources) {
-		fmt.Fprintf(out, "  %-34s %10.0f %7.1fs %9s %10s %7dM %10s %10s\n", name, rate, own.Seconds(),
+		fmt.Fprintf(out, "  %-38s %10.0f %7.1fs %9s %10s %7dM %10s %10s\n", name, rate, own.Seconds(),
 			cpuOrNA(u.clickhouseCPU, u.clickhouseSeen), cpuOrNA(u.kafkaCPU, u.kafkaSeen), ownRSS>>20,
 			rssOrNA(u.clickhouseRSS, u.clickhouseSeen), rssOrNA(u.kafkaRSS, u.kafkaSeen))
 	}
 	row("Custos (validate, rules, DLQ)", custos, t.resources.selfCPU, t.resources.selfRSS, t.resources)
-	row("ClickHouse Kafka engine (9 cols)", engine, e.resources.clickhouseCPU, e.resources.clickhouseRSS, e.resources)
-	fmt.Fprintf(out, "  ratio Custos / Kafka engine: %.2fx (issue 8 target: 1.8x)\n", custos/engine)
-	if e.resources.clickhouseSeen {
-		fmt.Fprintf(out, "  CPU per event, all processes: Custos %.1f µs (own %.1f + ClickHouse %.1f + Kafka %.1f), Kafka engine %.1f µs (ClickHouse %.1f + Kafka %.1f)\n",
-			us(t.resources.selfCPU+t.resources.clickhouseCPU+t.resources.kafkaCPU, n), us(t.resources.selfCPU, n), us(t.resources.clickhouseCPU, n), us(t.resources.kafkaCPU, n),
-			us(e.resources.clickhouseCPU+e.resources.kafkaCPU, n), us(e.resources.clickhouseCPU, n), us(e.resources.kafkaCPU, n))
+	for _, e := range engines {
+		row("ClickHouse "+e.kind.String(), float64(n)/e.elapsed.Seconds(), e.resources.clickhouseCPU, e.resources.clickhouseRSS, e.resources)
+	}
+	for _, e := range engines {
+		ratio := custos / (float64(n) / e.elapsed.Seconds())
+		switch e.kind {
+		case engineNarrow:
+			fmt.Fprintf(out, "  ratio Custos / %s: %.2fx (issue 8 target: 1.8x)\n", e.kind, ratio)
+		default:
+			fmt.Fprintf(out, "  ratio Custos / %s: %.2fx (storing the same rows and views)\n", e.kind, ratio)
+		}
+	}
+	if t.resources.clickhouseSeen {
+		fmt.Fprintf(out, "  CPU per event, all processes: Custos %.1f µs (own %.1f + ClickHouse %.1f + Kafka %.1f)",
+			us(t.resources.selfCPU+t.resources.clickhouseCPU+t.resources.kafkaCPU, n), us(t.resources.selfCPU, n), us(t.resources.clickhouseCPU, n), us(t.resources.kafkaCPU, n))
+		for _, e := range engines {
+			if e.resources.clickhouseSeen {
+				fmt.Fprintf(out, ", %s %.1f µs (ClickHouse %.1f + Kafka %.1f)", e.kind,
+					us(e.resources.clickhouseCPU+e.resources.kafkaCPU, n), us(e.resources.clickhouseCPU, n), us(e.resources.kafkaCPU, n))
+			}
+		}
+		fmt.Fprintln(out)
 	}
 }
 
@@ -247,4 +366,99 @@ func findProcess(words ...string) int {
 		}
 	}
 	return 0
+}
+
+// equivalentSelects are the equivalent engine's views: every column of
+// Custos's events table (in the sinks' insert order, then ingested_at)
+// taken out of the raw JSON message with 18.16's visitParam* functions,
+// then the rows of subject_index and of event_offsets. 18.16 does not
+// cascade the rows a Kafka engine's view writes into the views of the
+// target table, so the engine table feeds all three tables directly, and
+// each view takes the message apart again. Subject ids are replaced by
+// the first 128 bits of a SHA-256 of a fixed key and the id, in hex
+// (Custos: HMAC-SHA256, the same shape).
+func equivalentSelects(queue, topic string) []string {
+	obj := func(name string) string { return "visitParamExtractRaw(raw, '" + name + "')" }
+	str := func(from, key string) string { return "visitParamExtractString(" + from + ", '" + key + "')" }
+	strs := func(from, key string) string {
+		return "extractAll(visitParamExtractRaw(" + from + ", '" + key + "'), '\"([^\"]*)\"')"
+	}
+	has := func(from, key string) string { return "toUInt8(position(" + from + ", '\"" + key + "\":') > 0)" }
+	actor, source, data, recipient, channel, request := obj("actor"), obj("source"), obj("data"), obj("recipient"), obj("channel"), obj("request")
+	client := "visitParamExtractRaw(" + request + ", 'client')"
+	attrs := obj("attributes")
+	attrKeys := "extractAll(" + attrs + ", '\"([^\"]*)\":')"
+	// The decoder's defaults.
+	orDefault := func(e, def string) string { return "if(" + e + " = '', '" + def + "', " + e + ")" }
+	cols := [][2]string{
+		{str("raw", "event_id"), "event_id"},
+		{"parseDateTimeBestEffort(" + str("raw", "time") + ")", "time"},
+		{"toUInt16OrZero(substring(" + str("raw", "time") + ", 21, 3))", "time_ms"},
+		{str("raw", "type"), "type"},
+		{str("raw", "action"), "action"},
+		{str(actor, "id"), "actor_id"},
+		{orDefault(str(actor, "kind"), "user"), "actor_kind"},
+		{str(actor, "role"), "actor_role"},
+		{str(actor, "department"), "actor_department"},
+		{str(source, "system"), "source_system"},
+		{str(source, "dataset"), "source_dataset"},
+		{str(source, "environment"), "source_environment"},
+		{strs(data, "categories"), "categories"},
+		{"visitParamExtractInt(" + data + ", 'records')", "records"},
+		{has(data, "records"), "has_records"},
+		{"visitParamExtractInt(" + data + ", 'bytes')", "bytes"},
+		{"arrayMap(s -> lower(hex(substring(SHA256(concat('custos-bench-key', s)), 1, 16))), " + strs(data, "subjects") + ")", "subjects"},
+		{"toUInt8(visitParamExtractBool(" + data + ", 'subjects_truncated'))", "subjects_truncated"},
+		{strs(data, "subject_kinds"), "subject_kinds"},
+		{str(recipient, "id"), "recipient_id"},
+		{str(recipient, "name"), "recipient_name"},
+		{str(recipient, "domain"), "recipient_domain"},
+		{str(recipient, "country"), "recipient_country"},
+		{str(recipient, "kind"), "recipient_kind"},
+		{str(channel, "kind"), "channel_kind"},
+		{"toUInt8(visitParamExtractBool(" + channel + ", 'encrypted'))", "channel_encrypted"},
+		{has(channel, "encrypted"), "channel_encrypted_set"},
+		{str("raw", "purpose"), "purpose"},
+		{str("raw", "legal_basis"), "legal_basis"},
+		{orDefault(str("raw", "outcome"), "success"), "outcome"},
+		{str(request, "id"), "request_id"},
+		{str(request, "session"), "request_session"},
+		{str(request, "ticket"), "request_ticket"},
+		{str(client, "ip"), "request_client_ip"},
+		{str(client, "user_agent"), "request_user_agent"},
+		// Custos stores attributes sorted by key.
+		{"arraySort(" + attrKeys + ")", "attribute_keys"},
+		{"arraySort((v, k) -> k, extractAll(" + attrs + ", ':\"([^\"]*)\"'), " + attrKeys + ")", "attribute_values"},
+		{"''", "extra"},
+		{"'" + event.SchemaV1 + "'", "schema"}, // what Custos records
+		// 18.16's Kafka engine has no _topic/_partition/_offset virtual
+		// columns: the offsets view gets the topic and a row number.
+		{"'" + topic + "'", "kafka_topic"},
+		{"toInt32(0)", "kafka_partition"},
+		{"toInt64(rowNumberInAllBlocks())", "kafka_offset"},
+		{"now()", "ingested_at"}, // 18.16 fills no DEFAULT through a view
+	}
+	expr := map[string]string{}
+	for _, c := range cols {
+		expr[c[1]] = c[0]
+	}
+	sel := func(cols [][2]string) string {
+		var b strings.Builder
+		b.WriteString("SELECT ")
+		for i, c := range cols {
+			if i > 0 {
+				b.WriteString(",\n\t")
+			}
+			b.WriteString(c[0] + " AS " + c[1])
+		}
+		b.WriteString("\nFROM " + queue)
+		return b.String()
+	}
+	return []string{
+		sel(cols),
+		sel([][2]string{{"arrayJoin(" + expr["subjects"] + ")", "subject"}, {expr["time"], "time"},
+			{expr["actor_id"], "actor_id"}, {expr["event_id"], "event_id"}}),
+		sel([][2]string{{expr["kafka_topic"], "kafka_topic"}, {expr["kafka_partition"], "kafka_partition"},
+			{expr["kafka_offset"], "kafka_offset"}, {expr["event_id"], "event_id"}, {expr["time"], "time"}}),
+	}
 }

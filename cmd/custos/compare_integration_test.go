@@ -1,0 +1,112 @@
+//go:build integration
+
+package main
+
+import (
+	"context"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/custos-privacy/custos/ingest/kafka"
+)
+
+// The "same table" Kafka engine of custos bench -compare must store what
+// Custos stores, or the ratio printed against it means nothing: the same
+// events on real Kafka and ClickHouse go through both, and every column
+// but the pseudonyms (another hash), the Kafka coordinates (18.16's engine
+// has none), extra and ingested_at must agree event by event, with as many
+// subject_index and event_offsets rows.
+func TestEquivalentEngineStoresWhatCustosStores(t *testing.T) {
+	cfg := testConfig(t, "engine")
+	gen := newGen(t, 3000)
+	ctx := context.Background()
+	if err := kafka.EnsureTopics(ctx, cfg.Kafka.Brokers, 30*time.Second, topicSpecs(cfg)...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := produce(ctx, cfg, gen, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	total := int64(gen.Total())
+	runUntilStored(t, cfg, total)
+	conn := connect(t, cfg)
+	engineDB := cfg.ClickHouse.Database + "_engine"
+	t.Cleanup(func() { _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+engineDB) })
+	if _, err := runKafkaEngine(ctx, io.Discard, cfg, total, engineEquivalent, true); err != nil {
+		t.Fatal(err)
+	}
+
+	cols := []string{"time", "time_ms", "type", "action", "actor_id", "actor_kind", "actor_role",
+		"actor_department", "source_system", "source_dataset", "source_environment", "categories",
+		"records", "has_records", "bytes", "length(subjects)", "subjects_truncated", "subject_kinds",
+		"recipient_id", "recipient_name", "recipient_domain", "recipient_country", "recipient_kind",
+		"channel_kind", "channel_encrypted", "channel_encrypted_set", "purpose", "legal_basis", "outcome",
+		"request_id", "request_session", "request_ticket", "request_client_ip", "request_user_agent",
+		"attribute_keys", "attribute_values", "schema"}
+	custos := rowsByEventID(t, conn, cfg.ClickHouse.Database, cols)
+	engine := rowsByEventID(t, conn, engineDB, cols)
+	if len(custos) != int(total) || len(engine) != int(total) {
+		t.Fatalf("rows: Custos %d, engine %d, want %d each", len(custos), len(engine), total)
+	}
+	diffs := 0
+	for id, c := range custos {
+		e, ok := engine[id]
+		if !ok {
+			t.Errorf("event %s: not stored by the engine", id)
+			diffs++
+		}
+		for i := range cols {
+			if ok && !reflect.DeepEqual(c[i], e[i]) {
+				t.Errorf("event %s, %s: Custos %v, engine %v", id, cols[i], c[i], e[i])
+				diffs++
+			}
+		}
+		if diffs > 10 {
+			t.Fatal("too many differences")
+		}
+	}
+	for _, table := range []string{"subject_index", "event_offsets"} {
+		want := queryInt(t, conn, "SELECT count() FROM "+cfg.ClickHouse.Database+"."+table)
+		if got := queryInt(t, conn, "SELECT count() FROM "+engineDB+"."+table); got != want || want == 0 {
+			t.Errorf("%s rows: engine %d, Custos %d", table, got, want)
+		}
+	}
+}
+
+// rowsByEventID reads cols of db.events, keyed by event id.
+func rowsByEventID(t *testing.T, conn ch.Conn, db string, cols []string) map[string][]any {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), "SELECT event_id, "+strings.Join(cols, ", ")+" FROM "+db+".events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	types := rows.ColumnTypes()
+	out := map[string][]any{}
+	for rows.Next() {
+		dest := make([]any, len(types))
+		for i, ct := range types {
+			dest[i] = reflect.New(ct.ScanType()).Interface()
+		}
+		if err := rows.Scan(dest...); err != nil {
+			t.Fatal(err)
+		}
+		vals := make([]any, len(cols))
+		for i := range cols {
+			vals[i] = reflect.ValueOf(dest[i+1]).Elem().Interface()
+		}
+		id := *dest[0].(*string)
+		if _, dup := out[id]; dup {
+			t.Fatalf("%s.events: event %s stored twice", db, id)
+		}
+		out[id] = vals
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

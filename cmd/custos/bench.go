@@ -227,13 +227,14 @@ func benchThroughput(ctx context.Context, out io.Writer, cfg Config, b benchFlag
 		// Custos alone: each gets both cores, the same topic and its own
 		// consumer group.
 		for _, kind := range []engineKind{engineNarrow, engineEquivalent} {
+			fmt.Fprintf(out, "(waited %s for ClickHouse to be idle)\n", waitQuiet(time.Minute).Round(time.Second))
 			eng, err := runKafkaEngine(ctx, out, &cfg, int64(n), kind, b.keep)
 			if err != nil {
 				return throughput{}, fmt.Errorf("compare: %w", err)
 			}
 			res.compare = append(res.compare, eng)
 		}
-		fmt.Fprintf(out, "\nCustos on the same topic:\n")
+		fmt.Fprintf(out, "\nCustos on the same topic (waited %s for ClickHouse to be idle):\n", waitQuiet(time.Minute).Round(time.Second))
 	}
 
 	m, err := startMeasure(b.cpuProfile, b.memProfile)

@@ -462,3 +462,25 @@ func equivalentSelects(queue, topic string) []string {
 			{expr["kafka_offset"], "kafka_offset"}, {expr["event_id"], "event_id"}, {expr["time"], "time"}}),
 	}
 }
+
+// waitQuiet waits until clickhouse-server, when it runs on this machine,
+// has used under 5% of a core for a second (merges and file removals of the
+// run before are over), at most limit, so that each run of -compare starts
+// with the server idle. It returns how long it waited.
+func waitQuiet(limit time.Duration) time.Duration {
+	pid := findProcess("clickhouse-server")
+	start := time.Now()
+	if pid == 0 {
+		return 0
+	}
+	prev := procCPU(pid)
+	for time.Since(start) < limit {
+		time.Sleep(time.Second)
+		cur := procCPU(pid)
+		if cur-prev < 50*time.Millisecond {
+			break
+		}
+		prev = cur
+	}
+	return time.Since(start)
+}

@@ -47,6 +47,22 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeAliasing is BenchmarkDecode as the Kafka consumer runs
+// it: strings point into the message instead of a per-event copy.
+func BenchmarkDecodeAliasing(b *testing.B) {
+	events := benchEvents(b)
+	d := NewDecoder(DefaultLimits())
+	d.SetAliasing(true)
+	var ev Event
+	b.SetBytes(benchBytes(events))
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if err := d.Decode(events[i%len(events)], nil, &ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkDecodeSubjectStatus(b *testing.B) {
 	msg := []byte(`{"subject":"cust-88231","time":"2026-03-02T09:14:07Z","status":"opted_out","uses":["marketing.advertising.third_party","marketing.communications.email"]}`)
 	d := NewDecoder(DefaultLimits())

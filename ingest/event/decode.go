@@ -26,11 +26,13 @@ type Header struct {
 //
 // A Decoder is not safe for concurrent use: it reuses scratch buffers
 // between calls, so run one per goroutine. What it returns never aliases
-// those buffers nor the message: every string and slice of a decoded Event
-// is a fresh copy that stays valid after the next Decode and after the
-// message buffer is reused.
+// those buffers, and by default not the message either: every string and
+// slice of a decoded Event is a fresh copy that stays valid after the next
+// Decode and after the message buffer is reused. SetAliasing trades that
+// for one allocation and copy less per event.
 type Decoder struct {
 	lim   Limits
+	alias bool // strings may point into the message (SetAliasing)
 	s     scanner
 	arena []byte      // string storage of the current event (fresh per event)
 	strs  []string    // scratch: categories, subjects, subject kinds, uses
@@ -61,6 +63,17 @@ func NewDecoder(lim Limits) *Decoder {
 	}
 	return &Decoder{lim: lim}
 }
+
+// SetAliasing makes the strings of what the Decoder returns point into the
+// message where it holds them verbatim (no escape sequence), instead of
+// copying them: one allocation and one copy of ~400 bytes less per event.
+// The caller must then leave each message buffer untouched for as long as
+// what was decoded from it is in use (the Kafka consumer's message values
+// are allocated per message and never reused). Header values and unescaped
+// strings are still copied. A string that outlives its event keeps the
+// whole message alive, as it keeps the event's copy arena alive without
+// aliasing.
+func (d *Decoder) SetAliasing(on bool) { d.alias = on }
 
 // Limits returns the limits the Decoder enforces, defaults filled in.
 func (d *Decoder) Limits() Limits { return d.lim }
@@ -159,12 +172,16 @@ func (d *Decoder) errAt(e *Error) *Error {
 	return e
 }
 
-// intern copies b into the event's arena and returns it as a string. The
-// arena is sized to the message, which bounds the total of its (unescaped)
-// strings, so it is allocated once per event.
+// intern returns b as a string: b itself when aliasing and b lies in the
+// message, else a copy in the event's arena. The arena is sized to the
+// message, which bounds the total of its (unescaped) strings, so it is
+// allocated at most once per event.
 func (d *Decoder) intern(b []byte) string {
 	if len(b) == 0 {
 		return ""
+	}
+	if d.alias && within(b, d.s.buf) {
+		return unsafe.String(&b[0], len(b))
 	}
 	if cap(d.arena)-len(d.arena) < len(b) {
 		d.arena = make([]byte, 0, max(len(d.s.buf), len(b)))
@@ -172,6 +189,15 @@ func (d *Decoder) intern(b []byte) string {
 	start := len(d.arena)
 	d.arena = append(d.arena, b...)
 	return unsafe.String(&d.arena[start], len(b))
+}
+
+// within reports whether b (non-empty) lies inside buf.
+func within(b, buf []byte) bool {
+	if len(buf) == 0 {
+		return false
+	}
+	p, lo := uintptr(unsafe.Pointer(&b[0])), uintptr(unsafe.Pointer(&buf[0]))
+	return p >= lo && p+uintptr(len(b)) <= lo+uintptr(len(buf))
 }
 
 // typeErr reports a value of the wrong kind (or a syntax error).

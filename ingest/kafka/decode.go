@@ -39,7 +39,11 @@ func newDecodePool(workers int, limits event.Limits, keyed *pseudonym.Keyed) *de
 	p := &decodePool{tasks: make(chan decodeTask, workers*4)}
 	for i := 0; i < workers; i++ {
 		p.wg.Add(1)
-		go p.work(event.NewDecoder(limits), keyed.Clone())
+		dec := event.NewDecoder(limits)
+		// kafka-go allocates every message value afresh and nothing here
+		// writes to one: decoded strings may point into it.
+		dec.SetAliasing(true)
+		go p.work(dec, keyed.Clone())
 	}
 	return p
 }

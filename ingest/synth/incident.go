@@ -369,8 +369,14 @@ func unknownRecipient(s *scenarioCtx) Incident {
 	// such a query in the hour before this share rightly makes it a
 	// query-then-share sequence too.
 	s.also(KindFirstSeenCategory, KindQueryThenShare)
+	// Normal traffic sends nothing to a third party in the US or in
+	// Singapore (US shares go to processors and data subjects only): the
+	// share is the first of personal data to that country. Which of the
+	// day's first shares to a country carries the alert depends on the
+	// order they reach the group's owner, so each may.
+	s.also(KindFirstSeenCountry)
 	if country == "SG" {
-		s.also(KindFirstSeenCountry, KindPolicyViolation) // outside the EEA and adequate countries
+		s.also(KindPolicyViolation) // outside the EEA and adequate countries
 	}
 	s.inc.Description = fmt.Sprintf("%s (%s) sent %d %s records from %s/%s to %s over %s; no partner in the registry lists that domain",
 		a.id, a.role.name, records, ds.skind, ds.system, ds.name, domain, chann)

@@ -299,8 +299,34 @@ func (s *State) Evaluate(ev *event.Event, emit func(*Alert)) { s.eval(ev, emit) 
 // as already emitted (offsets are committed only after alerts are stored).
 func (s *State) Observe(ev *event.Event) { s.eval(ev, nil) }
 
+// MarkEmittedAt registers the id of an alert already stored, whose window
+// ends at end, so that it is never emitted again as a new alert. The id is
+// remembered until event time passes end by the engine's retention (at
+// least 48 hours, twice the longest window), however far behind the
+// alert's own time the state is when it is marked: a state rebuilt up to
+// an older commit that replays days of event time before reaching the
+// alert's events again must still know it.
+func (s *State) MarkEmittedAt(id string, end time.Time) {
+	at := end.UnixNano()
+	if s.seen && s.wm > at {
+		at = s.wm
+	}
+	if s.sh != nil {
+		s.sh.mu.Lock()
+		if prev, ok := s.sh.emitted[id]; !ok || (prev != noSlot && prev < at) {
+			s.sh.emitted[strings.Clone(id)] = at
+		}
+		s.sh.mu.Unlock()
+	}
+	if prev, ok := s.emitted[id]; !ok || (prev != noSlot && prev < at) {
+		s.emitted[strings.Clone(id)] = at
+	}
+}
+
 // MarkEmitted registers the id of an alert already stored so that it is
-// never emitted again as a new alert.
+// never emitted again as a new alert; it is remembered for the engine's
+// retention from the state's current event time. Prefer MarkEmittedAt when
+// the alert's window is known.
 func (s *State) MarkEmitted(id string) {
 	if s.sh != nil {
 		// The id may be a shared rule's: known to every partition.

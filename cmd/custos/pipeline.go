@@ -22,7 +22,7 @@ type recoveryStore interface {
 	StoredOffsets(ctx context.Context, topic string, partition int32, from int64) ([]int64, error)
 	LatestEventTime(ctx context.Context, topic string, partition int32, from int64) (time.Time, bool, error)
 	RecentEvents(ctx context.Context, topic string, partition int32, since time.Time, fn func(*event.Event) error) error
-	AlertIDs(ctx context.Context, partition int32, since time.Time) ([]string, error)
+	AlertIDs(ctx context.Context, partition int32, since time.Time) ([]string, []time.Time, error)
 }
 
 // pipeline is the kafka.Processor of Custos: for each assigned partition it
@@ -167,12 +167,12 @@ func (p *pipeline) Assigned(ctx context.Context, topic string, partition int32, 
 		if err != nil {
 			return nil, fmt.Errorf("rebuild rule state: %w", err)
 		}
-		ids, err := p.store.AlertIDs(ctx, partition, since)
+		ids, ends, err := p.store.AlertIDs(ctx, partition, since)
 		if err != nil {
 			return nil, fmt.Errorf("read raised alerts: %w", err)
 		}
-		for _, id := range ids {
-			state.MarkEmitted(id)
+		for i, id := range ids {
+			state.MarkEmittedAt(id, ends[i])
 		}
 	}
 	p.log.Info("partition state rebuilt", "topic", topic, "partition", partition, "committed", committed,

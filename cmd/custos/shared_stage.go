@@ -92,9 +92,11 @@ func (k *KafkaConfig) SharedGroup() string { return k.Group + ".shared" }
 //     of step 1. The learning start of first_seen rules is the first time
 //     any stored combination was seen.
 //  3. The alert ids stored for windows ending after T - 24h are marked as
-//     emitted: contributions re-applied from the tail (applied by the
-//     previous owner, alerts stored, offset not committed) raise nothing
-//     twice.
+//     emitted, each remembered from its own window's end (the rebuilt
+//     state stands at the commit, and the tail may replay days of event
+//     time before reaching the alert's events again): contributions
+//     re-applied from the tail (applied by the previous owner, alerts
+//     stored, offset not committed) raise nothing twice.
 //  4. The tail is then consumed from the committed offset with the marks
 //     A: contributions at or below them are skipped, the others applied
 //     and their alerts raised.
@@ -288,13 +290,16 @@ func (ss *sharedStage) Assigned(ctx context.Context, topic string, assigned []ka
 			from = since.Add(-24 * time.Hour)
 		}
 		for p := range max(ss.sources, ss.parts) {
-			ids, err := ss.p.store.AlertIDs(ctx, int32(p), from)
+			ids, ends, err := ss.p.store.AlertIDs(ctx, int32(p), from)
 			if err != nil {
 				return nil, fmt.Errorf("read raised alerts: %w", err)
 			}
+			// By the alert's own window: the rebuilt state stands at
+			// the commit, and the tail may replay days of event time
+			// before it reaches the alert's events again.
 			for _, st := range states {
-				for _, id := range ids {
-					st.MarkEmitted(id)
+				for i, id := range ids {
+					st.MarkEmittedAt(id, ends[i])
 				}
 			}
 		}

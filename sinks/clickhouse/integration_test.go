@@ -337,11 +337,11 @@ func TestIntegrationInsertReadBack(t *testing.T) {
 	if err != nil || len(got2) != 1 || got2[0].Events != 13 {
 		t.Errorf("re-raised alert: %+v %v", got2, err)
 	}
-	ids, err := s.AlertIDs(ctx, 2, ws)
-	if err != nil || !slices.Equal(ids, []string{w.ID}) {
-		t.Errorf("AlertIDs(2) = %v %v", ids, err)
+	ids, ends, err := s.AlertIDs(ctx, 2, ws)
+	if err != nil || !slices.Equal(ids, []string{w.ID}) || len(ends) != 1 || !ends[0].Equal(w.WindowEnd.Truncate(time.Second)) {
+		t.Errorf("AlertIDs(2) = %v %v %v, want [%s] ending %v", ids, ends, err, w.ID, w.WindowEnd)
 	}
-	if ids, _ := s.AlertIDs(ctx, 2, ws.Add(2*time.Hour)); len(ids) != 0 {
+	if ids, _, _ := s.AlertIDs(ctx, 2, ws.Add(2*time.Hour)); len(ids) != 0 {
 		t.Errorf("AlertIDs after window = %v", ids)
 	}
 

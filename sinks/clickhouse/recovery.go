@@ -119,28 +119,34 @@ func (s *Store) RecentEvents(ctx context.Context, topic string, partition int32,
 
 // AlertIDs returns, ascending and without repeats, the ids of the stored
 // alerts raised by the events of partition whose window ends at or after
-// since. The rules use it after a restart to know which alerts already
-// exist.
-func (s *Store) AlertIDs(ctx context.Context, partition int32, since time.Time) ([]string, error) {
-	rows, err := s.conn.Query(ctx, "SELECT DISTINCT alert_id FROM "+s.db+".alerts"+
-		" WHERE kafka_partition = @partition AND window_end >= @since ORDER BY alert_id",
+// since, and each one's latest window end. The rules use it after a
+// restart to know which alerts already exist (rules.State.MarkEmittedAt).
+func (s *Store) AlertIDs(ctx context.Context, partition int32, since time.Time) ([]string, []time.Time, error) {
+	rows, err := s.conn.Query(ctx, "SELECT alert_id, max(window_end) FROM "+s.db+".alerts"+
+		" WHERE kafka_partition = @partition AND window_end >= @since GROUP BY alert_id ORDER BY alert_id",
 		named("partition", partition), named("since", since.UTC().Truncate(time.Second)))
 	if err != nil {
-		return nil, fmt.Errorf("alert ids of partition %d: %w", partition, err)
+		return nil, nil, fmt.Errorf("alert ids of partition %d: %w", partition, err)
 	}
 	defer rows.Close()
-	var out []string
+	var (
+		ids  []string
+		ends []time.Time
+	)
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("alert ids of partition %d: %w", partition, err)
+		var (
+			id  string
+			end time.Time
+		)
+		if err := rows.Scan(&id, &end); err != nil {
+			return nil, nil, fmt.Errorf("alert ids of partition %d: %w", partition, err)
 		}
-		out = append(out, id)
+		ids, ends = append(ids, id), append(ends, end)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("alert ids of partition %d: %w", partition, err)
+		return nil, nil, fmt.Errorf("alert ids of partition %d: %w", partition, err)
 	}
-	return out, nil
+	return ids, ends, nil
 }
 
 // LatestEventTime returns the newest event time among the stored events of

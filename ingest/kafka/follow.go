@@ -37,15 +37,23 @@ type FollowConfig struct {
 // also consumes the topic through the group may apply it twice.
 //
 // Invalid messages are skipped here (the group's consumer dead-letters
-// them). A read error is retried with backoff; FollowStatuses returns only
-// when ctx ends, or when the topic's partitions cannot be listed.
+// them). Listing the topic's partitions and reading are retried with
+// backoff (a topic created a moment ago may not be known to every broker
+// yet); FollowStatuses returns only when ctx ends.
 func FollowStatuses(ctx context.Context, cfg FollowConfig, keyed *pseudonym.Keyed, apply func(*event.SubjectStatus), log *slog.Logger) error {
 	if cfg.Limits == (event.Limits{}) {
 		cfg.Limits = event.DefaultLimits()
 	}
-	parts, err := partitionsOf(ctx, cfg.Brokers, cfg.Topic)
-	if err != nil {
-		return fmt.Errorf("follow %s: %w", cfg.Topic, err)
+	var parts []int32
+	for backoff := 250 * time.Millisecond; ; backoff = min(backoff*2, 10*time.Second) {
+		var err error
+		if parts, err = partitionsOf(ctx, cfg.Brokers, cfg.Topic); err == nil {
+			break
+		}
+		log.Warn("status follower: cannot list the topic's partitions; retrying", "topic", cfg.Topic, "err", err, "backoff", backoff)
+		if !sleepCtx(ctx, backoff) {
+			return fmt.Errorf("follow %s: %w", cfg.Topic, ctx.Err())
+		}
 	}
 	var mu sync.Mutex // apply is called from one goroutine at a time
 	var wg sync.WaitGroup
@@ -113,9 +121,13 @@ func followPartition(ctx context.Context, cfg FollowConfig, partition int32, key
 	}
 }
 
-// partitionsOf lists the partitions of topic.
+// partitionsOf lists the partitions of topic. It asks through a transport
+// of its own: kafka-go's default transport answers metadata requests from
+// a process-wide cache refreshed every few seconds, which does not know a
+// topic created since.
 func partitionsOf(ctx context.Context, brokers []string, topic string) ([]int32, error) {
-	client := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 10 * time.Second}
+	client, done := adminClient(brokers)
+	defer done()
 	md, err := client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)

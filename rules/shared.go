@@ -274,37 +274,22 @@ func (e *Engine) TermSeeds() ([]TermSeed, []UnseedableRule) {
 	return seeds, skipped
 }
 
-// SeedTerms adds the term tuples of ev to first_seen rule rule as seen
+// SeedTerms adds the term tuples of ev to first_seen rule id as seen
 // from first to last (event times), when ev satisfies the rule's
 // condition: ev carries the values of the TermSeed's fields of one stored
 // combination. The rule's learning period counts from the earliest time
 // seeded or seen, so a restart does not start learning again. It reports
 // whether the row counted.
-func (s *State) SeedTerms(rule string, ev *event.Event, first, last time.Time) bool {
-	r, ok := s.eng.byID[rule]
-	if !ok || r.Kind != KindFirstSeen {
-		return false
-	}
-	s.act.reset(ev)
-	if !s.test(r.cond) {
-		return false
-	}
-	if s.sh != nil && s.shr[r.idx] {
-		s.sh.mu.Lock()
-		defer s.sh.mu.Unlock()
-	}
-	st := s.rs[r.idx].(*firstSeenState)
-	if f := first.UnixNano(); st.start == noSlot || f < st.start {
-		st.start = f
-	}
-	key, _ := groupKey(r, ev, nil)
-	forEachTerm(r, ev, func(vals []string) {
-		h := termHash(st, key, vals)
-		if t := last.UnixNano(); t > st.terms[h] {
-			st.terms[h] = t
-		}
+func (s *State) SeedTerms(id string, ev *event.Event, first, last time.Time) bool {
+	return s.seedFirstSeen(id, ev, first, func(r *rule, st *firstSeenState) {
+		key, _ := groupKey(r, ev, nil)
+		forEachTerm(r, ev, func(vals []string) {
+			h := termHash(st, key, vals)
+			if t := last.UnixNano(); t > st.terms[h] {
+				st.terms[h] = t
+			}
+		})
 	})
-	return true
 }
 
 // SeedLearning moves the learning start of first_seen rule rule back to
@@ -313,7 +298,15 @@ func (s *State) SeedTerms(rule string, ev *event.Event, first, last time.Time) b
 // since first, whatever the terms are rebuilt from. It reports whether
 // the row counted.
 func (s *State) SeedLearning(rule string, ev *event.Event, first time.Time) bool {
-	r, ok := s.eng.byID[rule]
+	return s.seedFirstSeen(rule, ev, first, nil)
+}
+
+// seedFirstSeen moves the learning start of first_seen rule id back to
+// first when ev satisfies the rule's condition, then calls more (if set)
+// with the rule and its state, under the shared lock for a shared rule.
+// It reports whether ev counted.
+func (s *State) seedFirstSeen(id string, ev *event.Event, first time.Time, more func(*rule, *firstSeenState)) bool {
+	r, ok := s.eng.byID[id]
 	if !ok || r.Kind != KindFirstSeen {
 		return false
 	}
@@ -328,6 +321,9 @@ func (s *State) SeedLearning(rule string, ev *event.Event, first time.Time) bool
 	st := s.rs[r.idx].(*firstSeenState)
 	if f := first.UnixNano(); st.start == noSlot || f < st.start {
 		st.start = f
+	}
+	if more != nil {
+		more(r, st)
 	}
 	return true
 }

@@ -185,54 +185,6 @@ func joinComma(names []string) string {
 // columns and the time of the partition's events.
 func (s *Store) PartitionTerms(ctx context.Context, topic string, partition int32, seed rules.TermSeed,
 	fn func(ev *event.Event, first, last time.Time) error) error {
-	var sc scanned
-	cols := baselineColumns(&sc)
-	names := make([]string, 0, len(seed.Fields))
-	for _, f := range seed.Fields {
-		c, ok := cols[f]
-		if !ok {
-			return fmt.Errorf("terms of %s on partition %d: field %s has no column", seed.Rule, partition, f)
-		}
-		names = append(names, c.col)
-	}
-	window := int64(seed.Window / time.Second)
-	if len(names) == 0 || window <= 0 {
-		return fmt.Errorf("terms of %s on partition %d: no fields or a window under a second", seed.Rule, partition)
-	}
-	q := fmt.Sprintf("SELECT %s, min(time) AS first, max(time) AS last FROM %[2]s.events"+
-		" WHERE kafka_topic = @topic AND kafka_partition = @partition AND time >= (SELECT max(time) FROM %[2]s.event_offsets"+
-		" WHERE kafka_topic = @topic AND kafka_partition = @partition) - toIntervalSecond(%[3]d)"+
-		" GROUP BY %[1]s", strings.Join(names, ", "), s.db, window)
-	rows, err := s.conn.Query(ctx, q, named("topic", topic), named("partition", partition))
-	if err != nil {
-		return fmt.Errorf("terms of %s on %s/%d: %w", seed.Rule, topic, partition, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			e           event.Event
-			first, last time.Time
-		)
-		dest := make([]any, 0, len(seed.Fields)+2)
-		for _, f := range seed.Fields {
-			dest = append(dest, cols[f].dest(&e))
-		}
-		dest = append(dest, &first, &last)
-		if err := rows.Scan(dest...); err != nil {
-			return fmt.Errorf("terms of %s on %s/%d: scan: %w", seed.Rule, topic, partition, err)
-		}
-		for _, f := range seed.Fields {
-			if set := cols[f].set; set != nil {
-				set(&e)
-			}
-		}
-		e.Time = last.UTC()
-		if err := fn(&e, first.UTC(), last.UTC()); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("terms of %s on %s/%d: %w", seed.Rule, topic, partition, err)
-	}
-	return nil
+	return s.terms(ctx, seed, fmt.Sprintf("terms of %s on %s/%d", seed.Rule, topic, partition),
+		"kafka_topic = @topic AND kafka_partition = @partition", fn, named("topic", topic), named("partition", partition))
 }

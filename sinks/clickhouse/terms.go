@@ -18,29 +18,35 @@ import (
 // reads only the grouped columns and the time.
 func (s *Store) SeenTerms(ctx context.Context, topic string, seed rules.TermSeed,
 	fn func(ev *event.Event, first, last time.Time) error) error {
+	return s.terms(ctx, seed, fmt.Sprintf("seen terms of %s on %s", seed.Rule, topic), "kafka_topic = @topic", fn, named("topic", topic))
+}
+
+// terms runs the term query of SeenTerms and PartitionTerms over the stored
+// events matching scope (a condition on kafka_topic and kafka_partition,
+// with its parameters in args), within seed.Window of the newest of them.
+// what prefixes errors.
+func (s *Store) terms(ctx context.Context, seed rules.TermSeed, what, scope string,
+	fn func(ev *event.Event, first, last time.Time) error, args ...any) error {
 	var sc scanned
 	cols := baselineColumns(&sc)
 	names := make([]string, 0, len(seed.Fields))
 	for _, f := range seed.Fields {
 		c, ok := cols[f]
 		if !ok {
-			return fmt.Errorf("seen terms of %s: field %s has no column", seed.Rule, f)
+			return fmt.Errorf("%s: field %s has no column", what, f)
 		}
 		names = append(names, c.col)
 	}
-	if len(names) == 0 {
-		return fmt.Errorf("seen terms of %s: no fields", seed.Rule)
-	}
 	window := int64(seed.Window / time.Second)
-	if window <= 0 {
-		return fmt.Errorf("seen terms of %s: window %s is under a second", seed.Rule, seed.Window)
+	if len(names) == 0 || window <= 0 {
+		return fmt.Errorf("%s: no fields or a window under a second", what)
 	}
 	q := fmt.Sprintf("SELECT %s, min(time) AS first, max(time) AS last FROM %[2]s.events"+
-		" WHERE kafka_topic = @topic AND time >= (SELECT max(time) FROM %[2]s.event_offsets WHERE kafka_topic = @topic) - toIntervalSecond(%[3]d)"+
-		" GROUP BY %[1]s", strings.Join(names, ", "), s.db, window)
-	rows, err := s.conn.Query(ctx, q, named("topic", topic))
+		" WHERE %[4]s AND time >= (SELECT max(time) FROM %[2]s.event_offsets WHERE %[4]s) - toIntervalSecond(%[3]d)"+
+		" GROUP BY %[1]s", strings.Join(names, ", "), s.db, window, scope)
+	rows, err := s.conn.Query(ctx, q, args...)
 	if err != nil {
-		return fmt.Errorf("seen terms of %s on %s: %w", seed.Rule, topic, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -54,7 +60,7 @@ func (s *Store) SeenTerms(ctx context.Context, topic string, seed rules.TermSeed
 		}
 		dest = append(dest, &first, &last)
 		if err := rows.Scan(dest...); err != nil {
-			return fmt.Errorf("seen terms of %s on %s: scan: %w", seed.Rule, topic, err)
+			return fmt.Errorf("%s: scan: %w", what, err)
 		}
 		for _, f := range seed.Fields {
 			if set := cols[f].set; set != nil {
@@ -67,7 +73,7 @@ func (s *Store) SeenTerms(ctx context.Context, topic string, seed rules.TermSeed
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("seen terms of %s on %s: %w", seed.Rule, topic, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }

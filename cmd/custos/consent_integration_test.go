@@ -93,13 +93,17 @@ func TestConsentAcrossProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitCount(t, conn, "SELECT count() FROM events", int64(len(w.actors)), time.Minute)
+	// The rows are visible in ClickHouse a moment before the writer counts
+	// them as stored.
 	actor := ""
-	for p := range other.writer.PartitionCounts() {
-		actor = w.actors[p.Partition]
-		break
-	}
-	if actor == "" {
-		t.Fatal("the other pipeline stored none of the probe events")
+	for deadline := time.Now().Add(10 * time.Second); actor == ""; time.Sleep(20 * time.Millisecond) {
+		for p := range other.writer.PartitionCounts() {
+			actor = w.actors[p.Partition]
+			break
+		}
+		if actor == "" && time.Now().After(deadline) {
+			t.Fatal("the other pipeline stored none of the probe events")
+		}
 	}
 	msg := w.email(t, actor, at, "user.contact.email")
 	var ev map[string]any

@@ -85,19 +85,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if c.cfg.StartFromLatest {
 		start = kafkago.LastOffset
 	}
-	group, err := kafkago.NewConsumerGroup(kafkago.ConsumerGroupConfig{
-		ID:                c.cfg.GroupID,
-		Brokers:           c.cfg.Brokers,
-		Topics:            topics,
-		StartOffset:       start,
-		HeartbeatInterval: time.Second,
-		SessionTimeout:    10 * time.Second,
-		RebalanceTimeout:  c.cfg.RebalanceTimeout,
-		JoinGroupBackoff:  time.Second,
-		ErrorLogger:       kafkago.LoggerFunc(func(f string, a ...any) { c.log.Debug(fmt.Sprintf(f, a...), "component", "kafka-group") }),
-	})
+	group, err := newGroup(c.cfg.GroupID, c.cfg.Brokers, topics, start, c.cfg.RebalanceTimeout, c.log)
 	if err != nil {
-		return fmt.Errorf("create consumer group %s: %w", c.cfg.GroupID, err)
+		return err
 	}
 	defer group.Close()
 	for {
@@ -411,4 +401,25 @@ func assign(ctx context.Context, proc Processor, topic string, partition int32, 
 		}
 		backoff = min(backoff*2, 10*time.Second)
 	}
+}
+
+// newGroup joins consumer group id on topics, with the heartbeat, session
+// and join settings both consumers use; kafka-go's own messages are logged
+// at debug level.
+func newGroup(id string, brokers, topics []string, start int64, rebalance time.Duration, log *slog.Logger) (*kafkago.ConsumerGroup, error) {
+	group, err := kafkago.NewConsumerGroup(kafkago.ConsumerGroupConfig{
+		ID:                id,
+		Brokers:           brokers,
+		Topics:            topics,
+		StartOffset:       start,
+		HeartbeatInterval: time.Second,
+		SessionTimeout:    10 * time.Second,
+		RebalanceTimeout:  rebalance,
+		JoinGroupBackoff:  time.Second,
+		ErrorLogger:       kafkago.LoggerFunc(func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...), "component", "kafka-group") }),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create consumer group %s: %w", id, err)
+	}
+	return group, nil
 }

@@ -172,19 +172,9 @@ func (c *RecordConsumer) Run(ctx context.Context) error {
 	c.mu.Lock()
 	c.stop = cancel
 	c.mu.Unlock()
-	group, err := kafkago.NewConsumerGroup(kafkago.ConsumerGroupConfig{
-		ID:                c.cfg.GroupID,
-		Brokers:           c.cfg.Brokers,
-		Topics:            []string{c.cfg.Topic},
-		StartOffset:       kafkago.FirstOffset,
-		HeartbeatInterval: time.Second,
-		SessionTimeout:    10 * time.Second,
-		RebalanceTimeout:  c.cfg.RebalanceTimeout,
-		JoinGroupBackoff:  time.Second,
-		ErrorLogger:       kafkago.LoggerFunc(func(f string, a ...any) { c.log.Debug(fmt.Sprintf(f, a...), "component", "kafka-group") }),
-	})
+	group, err := newGroup(c.cfg.GroupID, c.cfg.Brokers, []string{c.cfg.Topic}, kafkago.FirstOffset, c.cfg.RebalanceTimeout, c.log)
 	if err != nil {
-		return fmt.Errorf("create consumer group %s: %w", c.cfg.GroupID, err)
+		return err
 	}
 	defer group.Close()
 	for {

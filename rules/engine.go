@@ -354,6 +354,22 @@ func (s *State) wmOrUnknown() int64 {
 	return s.wm
 }
 
+// advance moves the state's event-time watermark to t when t is newer,
+// and sweeps expired groups and ids every sweepEvery of event time.
+func (s *State) advance(t int64) {
+	if s.seen && t <= s.wm {
+		return
+	}
+	if !s.seen {
+		s.start = t
+	}
+	s.wm, s.seen = t, true
+	if t-s.lastSweep >= s.eng.sweepEvery || t < s.lastSweep {
+		s.lastSweep = t
+		s.sweep(t)
+	}
+}
+
 func (s *State) sweep(now int64) int {
 	dropped := s.sweepRules(now)
 	for id, at := range s.emitted {
@@ -376,16 +392,7 @@ func (s *State) eval(ev *event.Event, emit func(*Alert)) {
 		s.offset, s.hasOffset = ev.Origin.Offset, true
 	}
 	t := ev.Time.UnixNano()
-	if !s.seen || t > s.wm {
-		if !s.seen {
-			s.start = t
-		}
-		s.wm, s.seen = t, true
-		if t-s.lastSweep >= s.eng.sweepEvery || t < s.lastSweep {
-			s.lastSweep = t
-			s.sweep(t)
-		}
-	}
+	s.advance(t)
 	s.act.reset(ev)
 	// locked: the Shared is locked for the rest of the event (0: not yet,
 	// 1: locked, applying; -1: the event is already in the shared state).

@@ -261,16 +261,7 @@ func (s *State) Apply(c *Contribution, emit func(*Alert)) ApplyCounts {
 		}
 		if !advanced {
 			advanced = true
-			if !s.seen || t > s.wm {
-				if !s.seen {
-					s.start = t
-				}
-				s.wm, s.seen = t, true
-				if t-s.lastSweep >= s.eng.sweepEvery || t < s.lastSweep {
-					s.lastSweep = t
-					s.sweep(t)
-				}
-			}
+			s.advance(t)
 			s.act.reset(ev)
 		}
 		s.sh.mu.Lock()

@@ -24,27 +24,8 @@ func TestFullScenarioAgainstGroundTruth(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replays 400,000 events; run without -short")
 	}
-	gen, err := synth.New(synth.Config{Scenario: synth.ScenarioFull, Events: 400000, Incidents: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := defaultConfig()
-	cfg.Rules.Partners = "../../deploy/demo/partners.yml"
-	cfg.Rules.Policy = "../../deploy/demo/policy.yml"
-
+	gen, engine := fullScenarioEngine(t)
 	dec := event.NewDecoder(event.Limits{})
-	reg := consent.New()
-	for _, m := range gen.SubjectStatuses() {
-		var s event.SubjectStatus
-		if err := dec.DecodeSubjectStatus(m.Value, nil, &s); err != nil {
-			t.Fatalf("subject status: %v", err)
-		}
-		reg.Apply(&s)
-	}
-	engine, err := loadRules(&cfg, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	st := engine.NewState(0)
 	var alerts []rules.Alert
 	incidentEvents := map[string]bool{}
@@ -114,4 +95,32 @@ func involves(a rules.Alert, inc synth.Incident) bool {
 		return true
 	}
 	return inc.Partner != "" && strings.Contains(a.GroupKey, inc.Partner)
+}
+
+// fullScenarioEngine returns the generator of the full scenario (400,000
+// normal events, every incident) and the shipped rules loaded with the
+// demo's partners and policy, its subject statuses applied.
+func fullScenarioEngine(t *testing.T) (*synth.Generator, *rules.Engine) {
+	t.Helper()
+	gen, err := synth.New(synth.Config{Scenario: synth.ScenarioFull, Events: 400000, Incidents: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := defaultConfig()
+	cfg.Rules.Partners = "../../deploy/demo/partners.yml"
+	cfg.Rules.Policy = "../../deploy/demo/policy.yml"
+	dec := event.NewDecoder(event.Limits{})
+	reg := consent.New()
+	for _, m := range gen.SubjectStatuses() {
+		var s event.SubjectStatus
+		if err := dec.DecodeSubjectStatus(m.Value, nil, &s); err != nil {
+			t.Fatalf("subject status: %v", err)
+		}
+		reg.Apply(&s)
+	}
+	engine, err := loadRules(&cfg, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gen, engine
 }

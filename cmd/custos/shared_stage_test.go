@@ -12,9 +12,7 @@ import (
 
 	"github.com/custos-privacy/custos/ingest/event"
 	"github.com/custos-privacy/custos/ingest/kafka"
-	"github.com/custos-privacy/custos/ingest/synth"
 	"github.com/custos-privacy/custos/rules"
-	"github.com/custos-privacy/custos/rules/consent"
 )
 
 // TestRepartitionedScenario replays the full scenario as the pipeline
@@ -31,26 +29,8 @@ func TestRepartitionedScenario(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replays 400,000 events; run without -short")
 	}
-	gen, err := synth.New(synth.Config{Scenario: synth.ScenarioFull, Events: 400000, Incidents: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := defaultConfig()
-	cfg.Rules.Partners = "../../deploy/demo/partners.yml"
-	cfg.Rules.Policy = "../../deploy/demo/policy.yml"
+	gen, engine := fullScenarioEngine(t)
 	dec := event.NewDecoder(event.Limits{})
-	reg := consent.New()
-	for _, m := range gen.SubjectStatuses() {
-		var s event.SubjectStatus
-		if err := dec.DecodeSubjectStatus(m.Value, nil, &s); err != nil {
-			t.Fatal(err)
-		}
-		reg.Apply(&s)
-	}
-	engine, err := loadRules(&cfg, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const n = 6
 	split := engine.Split()
 	one := engine.NewState(0)

@@ -82,7 +82,7 @@ func cmdBench(ctx context.Context, args []string, env func(string) string, out i
 			ps.allRate, ps.aloneRate, ps.alone.Seconds())
 	}
 	if len(tput.compare) > 0 {
-		printCompare(out, b.events, tput, tput.compare)
+		printCompare(out, b.events, tput)
 	}
 	if b.rate > 0 {
 		lat, err := benchLatency(ctx, out, *cfg, b.rate, b.duration, b.keep, b.eventSize)
@@ -100,6 +100,7 @@ type throughput struct {
 	elapsed   time.Duration
 	resources resources    // of Custos, ClickHouse and Kafka during the run
 	compare   []*engineRun // ClickHouse's Kafka engine on the same topic (-compare)
+	store     *storeRun    // ClickHouse storing the same events alone (-compare)
 	// partitions is, for each events partition, its events and when its
 	// last one was stored: a hot partition that drains last and alone is
 	// the bottleneck.
@@ -198,7 +199,8 @@ type partitionStats struct {
 func benchThroughput(ctx context.Context, out io.Writer, cfg Config, b benchFlags) (throughput, error) {
 	n := b.events
 	isolate(&cfg, "bench-"+strconv.FormatInt(time.Now().UnixNano(), 36))
-	gen, err := synth.New(synth.Config{Seed: 7, Start: time.Now().UTC().Add(-24 * time.Hour), Events: n, Incidents: false, TargetSize: b.eventSize})
+	scfg := synth.Config{Seed: 7, Start: time.Now().UTC().Add(-24 * time.Hour), Events: n, Incidents: false, TargetSize: b.eventSize}
+	gen, err := synth.New(scfg)
 	if err != nil {
 		return throughput{}, err
 	}
@@ -234,6 +236,15 @@ func benchThroughput(ctx context.Context, out io.Writer, cfg Config, b benchFlag
 			}
 			res.compare = append(res.compare, eng)
 		}
+		gen, err := synth.New(scfg) // the same events again
+		if err != nil {
+			return throughput{}, err
+		}
+		if res.store, err = storeAlone(ctx, out, &cfg, gen, b.keep); err != nil {
+			return throughput{}, fmt.Errorf("compare: %w", err)
+		}
+		runtime.GC()
+		debug.FreeOSMemory()
 		fmt.Fprintf(out, "\nCustos on the same topic (waited %s for ClickHouse to be idle):\n", waitQuiet(time.Minute).Round(time.Second))
 	}
 

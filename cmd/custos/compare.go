@@ -226,7 +226,8 @@ ENGINE = Kafka SETTINGS kafka_broker_list = '%s', kafka_topic_list = '%s',
 }
 
 // printCompare writes the comparison table of Custos and the engine runs.
-func printCompare(out io.Writer, n int, t throughput, engines []*engineRun) {
+func printCompare(out io.Writer, n int, t throughput) {
+	engines := t.compare
 	custos := float64(n) / t.elapsed.Seconds()
 	fmt.Fprintf(out, "\ncompare on %d events (same topic, each alone on the machine; CPU seconds and peak RSS over each run):\n", n)
 	fmt.Fprintf(out, "  %-38s %10s %8s %10s %10s %8s %10s %10s\n", "", "events/s", "own CPU", "CH CPU", "Kafka CPU", "own RSS", "CH RSS", "Kafka RSS")
@@ -239,6 +240,11 @@ func printCompare(out io.Writer, n int, t throughput, engines []*engineRun) {
 	for _, e := range engines {
 		row("ClickHouse "+e.kind.String(), float64(n)/e.elapsed.Seconds(), e.resources.clickhouseCPU, e.resources.clickhouseRSS, e.resources)
 	}
+	var ceiling float64
+	if st := t.store; st != nil {
+		ceiling = float64(st.rows) / st.elapsed.Seconds()
+		row("ClickHouse storing alone (no Kafka)", ceiling, st.resources.selfCPU, st.resources.selfRSS, st.resources)
+	}
 	for _, e := range engines {
 		ratio := custos / (float64(n) / e.elapsed.Seconds())
 		switch e.kind {
@@ -248,9 +254,21 @@ func printCompare(out io.Writer, n int, t throughput, engines []*engineRun) {
 			fmt.Fprintf(out, "  ratio Custos / %s: %.2fx (storing the same rows and views)\n", e.kind, ratio)
 		}
 	}
+	if ceiling > 0 {
+		fmt.Fprintf(out, "  share of what ClickHouse alone stores on this machine (%.0f rows/s, the ceiling of any pipeline storing these rows): Custos %.0f%%",
+			ceiling, 100*custos/ceiling)
+		for _, e := range engines {
+			fmt.Fprintf(out, ", %s %.0f%%", e.kind, 100*float64(n)/e.elapsed.Seconds()/ceiling)
+		}
+		fmt.Fprintln(out)
+	}
 	if t.resources.clickhouseSeen {
 		fmt.Fprintf(out, "  CPU per event, all processes: Custos %.1f µs (own %.1f + ClickHouse %.1f + Kafka %.1f)",
 			us(t.resources.selfCPU+t.resources.clickhouseCPU+t.resources.kafkaCPU, n), us(t.resources.selfCPU, n), us(t.resources.clickhouseCPU, n), us(t.resources.kafkaCPU, n))
+		if st := t.store; st != nil && st.resources.clickhouseSeen {
+			fmt.Fprintf(out, ", storing alone %.1f µs (ClickHouse %.1f + client %.1f)",
+				us(st.resources.clickhouseCPU+st.resources.selfCPU, st.rows), us(st.resources.clickhouseCPU, st.rows), us(st.resources.selfCPU, st.rows))
+		}
 		for _, e := range engines {
 			if e.resources.clickhouseSeen {
 				fmt.Fprintf(out, ", %s %.1f µs (ClickHouse %.1f + Kafka %.1f)", e.kind,

@@ -20,7 +20,8 @@ import (
 // events on real Kafka and ClickHouse go through both, and every column
 // but the pseudonyms (another hash), the Kafka coordinates (18.16's engine
 // has none), extra and ingested_at must agree event by event, with as many
-// subject_index and event_offsets rows.
+// subject_index and event_offsets rows. The same holds for the storage
+// ceiling run (ClickHouse storing the decoded events alone).
 func TestEquivalentEngineStoresWhatCustosStores(t *testing.T) {
 	cfg := testConfig(t, "engine")
 	gen := newGen(t, 3000)
@@ -73,6 +74,35 @@ func TestEquivalentEngineStoresWhatCustosStores(t *testing.T) {
 		want := queryInt(t, conn, "SELECT count() FROM "+cfg.ClickHouse.Database+"."+table)
 		if got := queryInt(t, conn, "SELECT count() FROM "+engineDB+"."+table); got != want || want == 0 {
 			t.Errorf("%s rows: engine %d, Custos %d", table, got, want)
+		}
+	}
+
+	// The storage ceiling stores the same rows too, pseudonyms included
+	// (same key); only the Kafka coordinates are its own.
+	storeDB := cfg.ClickHouse.Database + "_store"
+	t.Cleanup(func() { _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+storeDB) })
+	run, err := storeAlone(ctx, io.Discard, cfg, newGen(t, 3000), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.rows != int(total) {
+		t.Errorf("storing alone inserted %d rows, want %d", run.rows, total)
+	}
+	withSubjects := append([]string{"subjects"}, cols...)
+	custos = rowsByEventID(t, conn, cfg.ClickHouse.Database, withSubjects)
+	stored := rowsByEventID(t, conn, storeDB, withSubjects)
+	if len(stored) != int(total) {
+		t.Fatalf("storing alone: %d rows, want %d", len(stored), total)
+	}
+	for id, c := range custos {
+		if s, ok := stored[id]; !ok || !reflect.DeepEqual(c, s) {
+			t.Fatalf("event %s: Custos stored %v, storing alone %v", id, c, s)
+		}
+	}
+	for _, table := range []string{"subject_index", "event_offsets"} {
+		want := queryInt(t, conn, "SELECT count() FROM "+cfg.ClickHouse.Database+"."+table)
+		if got := queryInt(t, conn, "SELECT count() FROM "+storeDB+"."+table); got != want {
+			t.Errorf("%s rows: storing alone %d, Custos %d", table, got, want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"encoding/binary"
 	"fmt"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -89,6 +90,23 @@ func (s *scanner) peek() kind {
 	return kindInvalid
 }
 
+// plain8 reports whether none of the eight bytes of w is a quote, a
+// backslash, a control character (< 0x20) or a non-ASCII byte (>= 0x80),
+// the bytes that end the fast path of str. Each test is the classic
+// "has a zero byte" bit trick, (v - 0x01…) &^ v & 0x80…, which is exact
+// about whether such a byte exists.
+func plain8(w uint64) bool {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	quote := w ^ (ones * '"')
+	backslash := w ^ (ones * '\\')
+	control := w - ones*0x20 // borrows out of the bytes below 0x20
+	hit := ((quote - ones) &^ quote) | ((backslash - ones) &^ backslash) | (control &^ w) | w
+	return hit&highs == 0
+}
+
 // str reads a string at the cursor (white space already skipped) and
 // returns its raw bytes between the quotes and whether it has escapes.
 func (s *scanner) str() (raw []byte, escaped bool, err *Error) {
@@ -99,7 +117,11 @@ func (s *scanner) str() (raw []byte, escaped bool, err *Error) {
 	i := start
 	ascii := true
 	for {
-		// Fast path over plain bytes.
+		// Fast path over plain bytes: eight at a time, then one by one
+		// from the first word holding a byte that needs a look.
+		for i+8 <= len(s.buf) && plain8(binary.LittleEndian.Uint64(s.buf[i:])) {
+			i += 8
+		}
 		for i < len(s.buf) {
 			c := s.buf[i]
 			if c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {

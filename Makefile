@@ -6,7 +6,7 @@ BIN   := bin/custos
 # Tests and benches that talk to real Kafka and ClickHouse carry this tag.
 ITAGS := integration
 
-.PHONY: all build test test-unit test-integration services chdb up down lint fuzz bench bench-e2e bench-growth demo demo-full clean
+.PHONY: all build test test-unit test-integration services chdb up down lint fuzz bench bench-e2e bench-growth bench-storecost demo demo-full clean
 
 all: build
 
@@ -54,6 +54,9 @@ bench-e2e: services build ## End to end on real Kafka and ClickHouse: events/s, 
 
 bench-growth: services ## Cost growth by event size, rule count and active actors (twice each, ~10 min); redraws docs/perf/.
 	bash deploy/bench/growth.sh
+
+bench-storecost: services chdb build ## ClickHouse's CPU a stored row: 18.16 against current ClickHouse (chDB), same rows and schema (~2 min).
+	bash deploy/bench/storecost.sh
 
 demo: services build ## The whole pipeline on a synthetic day, with a report of what it caught.
 	$(BIN) demo

@@ -35,6 +35,7 @@ type benchFlags struct {
 	compare    bool
 	keep       bool
 	eventSize  int
+	storeOnly  bool
 }
 
 // cmdBench measures the whole pipeline on real Kafka and ClickHouse:
@@ -51,6 +52,7 @@ func cmdBench(ctx context.Context, args []string, env func(string) string, out i
 		fs.BoolVar(&b.compare, "compare", false, "also run ClickHouse's own Kafka engine on the same topic and compare")
 		fs.BoolVar(&b.keep, "keep", false, "keep each run's topics and ClickHouse database (default: deleted after the run)")
 		fs.IntVar(&b.eventSize, "event-size", 0, eventSizeUsage)
+		fs.BoolVar(&b.storeOnly, "store-only", false, "measure only the storage ceiling: the events decoded beforehand, stored by ClickHouse alone (no Kafka), then exit")
 	})
 	if err != nil {
 		return err
@@ -61,6 +63,9 @@ func cmdBench(ctx context.Context, args []string, env func(string) string, out i
 	cfg.HTTP = ""
 	fmt.Fprintf(out, "custos bench: %d CPUs, GOMAXPROCS %d, %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), time.Now().UTC().Format(time.RFC3339))
 
+	if b.storeOnly {
+		return benchStoreOnly(ctx, out, *cfg, b)
+	}
 	tput, err := benchThroughput(ctx, out, *cfg, b)
 	if err != nil {
 		return err

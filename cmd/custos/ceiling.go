@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -148,6 +149,27 @@ func storeAlone(ctx context.Context, out io.Writer, cfg *Config, gen *synth.Gene
 	}
 	fmt.Fprintf(out, "\r  %d rows in %s = %.0f rows/s                    \n", run.rows, run.elapsed.Round(time.Millisecond), float64(run.rows)/run.elapsed.Seconds())
 	return run, nil
+}
+
+// benchStoreOnly runs the storage ceiling alone (custos bench -store-only).
+func benchStoreOnly(ctx context.Context, out io.Writer, cfg Config, b benchFlags) error {
+	isolate(&cfg, "bench-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	gen, err := synth.New(synth.Config{Seed: 7, Start: time.Now().UTC().Add(-24 * time.Hour), Events: b.events, TargetSize: b.eventSize})
+	if err != nil {
+		return err
+	}
+	run, err := storeAlone(ctx, out, &cfg, gen, b.keep)
+	if err != nil {
+		return err
+	}
+	u := run.resources
+	fmt.Fprintf(out, "storing alone: %.0f rows/s; CPU per row %.1f µs (ClickHouse %.1f + client %.1f); ClickHouse peak RSS %s; load average %s\n",
+		float64(run.rows)/run.elapsed.Seconds(), us(u.clickhouseCPU+u.selfCPU, run.rows), us(u.clickhouseCPU, run.rows), us(u.selfCPU, run.rows),
+		rssOrNA(u.clickhouseRSS, u.clickhouseSeen), loadAvg())
+	if b.keep {
+		fmt.Fprintf(out, "kept database %s_store\n", cfg.ClickHouse.Database)
+	}
+	return nil
 }
 
 // decodeAll decodes every event of gen as the pipeline does (validation,

@@ -44,11 +44,23 @@ func cmdRun(ctx context.Context, args []string, env func(string) string, _ io.Wr
 // cmdMigrate creates or upgrades the ClickHouse schema and the Kafka topics.
 func cmdMigrate(ctx context.Context, args []string, env func(string) string, stdout io.Writer) error {
 	var noTopics bool
+	var print string
 	cfg, _, err := loadConfig("migrate", args, env, func(fs *flag.FlagSet) {
 		fs.BoolVar(&noTopics, "no-topics", false, "do not create the Kafka topics")
+		fs.StringVar(&print, "print", "", "print the DDL Custos runs on a new database of a ClickHouse server of this version (e.g. 18.16, 24.8) and exit, connecting to nothing")
 	})
 	if err != nil {
 		return err
+	}
+	if print != "" {
+		v, err := clickhouse.ParseVersion(print)
+		if err != nil {
+			return fmt.Errorf("-print: %w", err)
+		}
+		for _, stmt := range clickhouse.Statements(cfg.ClickHouse.Database, v) {
+			fmt.Fprintf(stdout, "%s;\n\n", stmt)
+		}
+		return nil
 	}
 	log := newLogger(cfg)
 	store, err := clickhouse.Open(ctx, clickhouse.Config{

@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -67,6 +68,24 @@ var VersionModern = Version{26, 9}
 // AtLeast reports whether v is major.minor or newer.
 func (v Version) AtLeast(major, minor int) bool {
 	return v.Major > major || v.Major == major && v.Minor >= minor
+}
+
+// ParseVersion reads "major.minor", optionally followed by more
+// components ("24.8.4.13"), as a server reports it.
+func ParseVersion(s string) (Version, error) {
+	var v Version
+	parts := strings.SplitN(s, ".", 3)
+	if len(parts) < 2 {
+		return v, fmt.Errorf("version %q: want major.minor, e.g. 24.8", s)
+	}
+	var err error
+	if v.Major, err = strconv.Atoi(parts[0]); err == nil {
+		v.Minor, err = strconv.Atoi(parts[1])
+	}
+	if err != nil || v.Major < 0 || v.Minor < 0 {
+		return Version{}, fmt.Errorf("version %q: want major.minor, e.g. 24.8", s)
+	}
+	return v, nil
 }
 
 // String formats v as major.minor.

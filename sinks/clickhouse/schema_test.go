@@ -248,3 +248,24 @@ func TestJitter(t *testing.T) {
 		}
 	}
 }
+
+func TestParseVersion(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Version
+		err  bool
+	}{
+		{"18.16", Version18, false},
+		{"24.8.4.13", Version{24, 8}, false},
+		{"26.9", VersionModern, false},
+		{"24", Version{}, true},
+		{"x.1", Version{}, true},
+		{"24.-1", Version{}, true},
+		{"", Version{}, true},
+	} {
+		got, err := ParseVersion(tc.in)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("ParseVersion(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}

@@ -3,9 +3,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -139,4 +142,66 @@ func rowsByEventID(t *testing.T, conn ch.Conn, db string, cols []string) map[str
 		t.Fatal(err)
 	}
 	return out
+}
+
+// custos bench -compare runs on the real services and prints every figure
+// issue 8 asks of it: Custos's rate, both engines', the storage ceiling,
+// the ratios, CPU and RSS, and the hot-partition line; the engine and the
+// ceiling store every event; and it leaves none of its databases behind.
+func TestBenchCompareSmoke(t *testing.T) {
+	const events = 20000
+	var out, errOut bytes.Buffer
+	args := []string{"bench", "-events", strconv.Itoa(events), "-rate", "0", "-compare", "-log_level", "warn",
+		"-rules.partners", "../../deploy/demo/partners.yml", "-rules.policy", "../../deploy/demo/policy.yml"}
+	if code := run(context.Background(), args, func(string) string { return "" }, &out, &errOut); code != 0 {
+		t.Fatalf("custos bench exited %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+	}
+	text := strings.ReplaceAll(out.String(), "\r", "\n")
+	find := func(pattern string) []string {
+		t.Helper()
+		m := regexp.MustCompile(pattern).FindStringSubmatch(text)
+		if m == nil {
+			t.Fatalf("output lacks /%s/:\n%s", pattern, text)
+		}
+		return m
+	}
+	num := func(s string) int {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	find(`throughput: 20000 events in \S+ = \d+ events/s end to end`)
+	find(`Custos: CPU [\d.]+ s \([\d.]+ µs/event\), peak RSS \d+ MB`)
+	find(`partitions \(events, share, last stored at\): p0 \d+`)
+	for _, row := range []string{`Custos \(validate, rules, DLQ\)`, `ClickHouse Kafka engine \(9 cols\)`,
+		`ClickHouse Kafka engine \(same table\)`, `ClickHouse storing alone \(no Kafka\)`} {
+		if rate := num(find(`\n  ` + row + ` +(\d+) `)[1]); rate <= 0 {
+			t.Errorf("%s: rate %d", row, rate)
+		}
+	}
+	find(`ratio Custos / Kafka engine \(9 cols\): [\d.]+x`)
+	find(`ratio Custos / Kafka engine \(same table\): [\d.]+x`)
+	find(`share of what ClickHouse alone stores on this machine \(\d+ rows/s`)
+	find(`CPU per event, all processes: Custos [\d.]+ µs`)
+	views := find(`also stored: (\d+) subject_index rows, (\d+) event_offsets rows`)
+	if subjects, offsets := num(views[1]), num(views[2]); offsets < events || subjects < events {
+		t.Errorf("same-table engine: %d subject_index and %d event_offsets rows for %d events", subjects, offsets, events)
+	}
+	if stored := num(find(`\n  (\d+) rows in \S+ = \d+ rows/s +\n`)[1]); stored < events {
+		t.Errorf("storing alone stored %d rows, want at least %d", stored, events)
+	}
+
+	// The bench's databases are gone.
+	tag := find(`producing \d+ events to custos\.(bench-[a-z0-9]+)\.events`)[1]
+	db := "custos_" + strings.ReplaceAll(tag, "-", "_")
+	cfg := testConfig(t, "benchsmoke")
+	cfg.ClickHouse.Database = "default"
+	conn := connect(t, cfg)
+	for _, name := range []string{db, db + "_engine", db + "_store"} {
+		if n := queryInt(t, conn, "SELECT count() FROM system.databases WHERE name = '"+name+"'"); n != 0 {
+			t.Errorf("database %s left behind", name)
+		}
+	}
 }

@@ -196,9 +196,11 @@ func TestBenchCompareSmoke(t *testing.T) {
 	// The bench's databases are gone.
 	tag := find(`producing \d+ events to custos\.(bench-[a-z0-9]+)\.events`)[1]
 	db := "custos_" + strings.ReplaceAll(tag, "-", "_")
-	cfg := testConfig(t, "benchsmoke")
-	cfg.ClickHouse.Database = "default"
-	conn := connect(t, cfg)
+	conn, err := ch.Open(&ch.Options{Addr: []string{"127.0.0.1:9000"}, Auth: ch.Auth{Database: "system", Username: "default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
 	for _, name := range []string{db, db + "_engine", db + "_store"} {
 		if n := queryInt(t, conn, "SELECT count() FROM system.databases WHERE name = '"+name+"'"); n != 0 {
 			t.Errorf("database %s left behind", name)

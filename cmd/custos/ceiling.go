@@ -53,13 +53,9 @@ type storeRun struct {
 // storeAlone inserts the events of gen into the database <db>_store and
 // measures the rate. The database is dropped afterwards unless keep.
 func storeAlone(ctx context.Context, out io.Writer, cfg *Config, gen *synth.Generator, keep bool) (*storeRun, error) {
-	key, err := cfg.key()
+	keyed, err := cfg.keyed()
 	if err != nil {
 		return nil, err
-	}
-	keyed, err := pseudonym.New(key)
-	if err != nil {
-		return nil, fmt.Errorf("pseudonym key: %w", err)
 	}
 	fmt.Fprintf(out, "\nClickHouse storing alone (the same events decoded beforehand, straight into Custos's tables, %d inserts of %d rows at a time):\n", storeAloneInserters, storeAloneRows)
 	events, err := decodeAll(gen, cfg.Limits, keyed, cfg.Kafka.EventsTopic)

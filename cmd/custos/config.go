@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/custos-privacy/custos/ingest/event"
+	"github.com/custos-privacy/custos/ingest/pseudonym"
 )
 
 // Config is the whole configuration of the custos binary. Every leaf field
@@ -148,6 +149,19 @@ func (c *Config) Validate() error {
 		return err
 	}
 	return nil
+}
+
+// keyed returns the pseudonymiser of the configured key.
+func (c *Config) keyed() (*pseudonym.Keyed, error) {
+	key, err := c.key()
+	if err != nil {
+		return nil, err
+	}
+	keyed, err := pseudonym.New(key)
+	if err != nil {
+		return nil, fmt.Errorf("pseudonym key: %w", err)
+	}
+	return keyed, nil
 }
 
 // key returns the pseudonym key from the config or its file.

@@ -18,7 +18,6 @@ import (
 
 	"github.com/custos-privacy/custos/ingest/event"
 	"github.com/custos-privacy/custos/ingest/kafka"
-	"github.com/custos-privacy/custos/ingest/pseudonym"
 	"github.com/custos-privacy/custos/rules/consent"
 	"github.com/custos-privacy/custos/sinks/alertbus"
 	"github.com/custos-privacy/custos/sinks/clickhouse"
@@ -66,13 +65,9 @@ func topicSpecs(cfg *Config) []kafka.TopicSpec {
 // the rules and the partner registry, and wires the parts. onStored, if not
 // nil, observes the latency of every stored batch (for benchmarks).
 func newService(ctx context.Context, cfg *Config, log *slog.Logger, onStored func(time.Duration, int)) (*service, error) {
-	key, err := cfg.key()
+	keyed, err := cfg.keyed()
 	if err != nil {
 		return nil, err
-	}
-	keyed, err := pseudonym.New(key)
-	if err != nil {
-		return nil, fmt.Errorf("pseudonym key: %w", err)
 	}
 	subjects := consent.New()
 	engine, err := loadRules(cfg, subjects)

@@ -48,6 +48,7 @@ fuzz: ## Fuzz the parsers that take outside input, 30 s each.
 
 bench: ## Micro-benchmarks: decode+validate, rules, pseudonyms, generator.
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./ingest/... ./rules/...
+	GOEXPERIMENT=jsonv2 $(GO) test -run '^$$' -bench 'Candidate(JSONv2|EncodingJSON)' -benchmem -benchtime 1s ./ingest/event
 
 bench-e2e: services build ## End to end on real Kafka and ClickHouse: events/s, latency, RSS.
 	$(BIN) bench

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -36,6 +37,7 @@ type benchFlags struct {
 	keep       bool
 	eventSize  int
 	storeOnly  bool
+	rounds     int
 }
 
 // cmdBench measures the whole pipeline on real Kafka and ClickHouse:
@@ -53,9 +55,16 @@ func cmdBench(ctx context.Context, args []string, env func(string) string, out i
 		fs.BoolVar(&b.keep, "keep", false, "keep each run's topics and ClickHouse database (default: deleted after the run)")
 		fs.IntVar(&b.eventSize, "event-size", 0, eventSizeUsage)
 		fs.BoolVar(&b.storeOnly, "store-only", false, "measure only the storage ceiling: the events decoded beforehand, stored by ClickHouse alone (no Kafka), then exit")
+		fs.IntVar(&b.rounds, "rounds", 1, "repeat the throughput run (and the comparison) this many times and print the median and range of each figure")
 	})
 	if err != nil {
 		return err
+	}
+	if b.rounds < 1 {
+		return fmt.Errorf("-rounds %d: want 1 or more", b.rounds)
+	}
+	if b.rounds > 1 && (b.cpuProfile != "" || b.memProfile != "") {
+		return errors.New("-cpuprofile and -memprofile profile one round: use them with -rounds 1")
 	}
 	if cfg.PseudonymKey == "" && cfg.PseudonymKeyFile == "" {
 		cfg.PseudonymKey = "bench-only-pseudonym-key-0123456789"
@@ -66,10 +75,34 @@ func cmdBench(ctx context.Context, args []string, env func(string) string, out i
 	if b.storeOnly {
 		return benchStoreOnly(ctx, out, *cfg, b)
 	}
-	tput, err := benchThroughput(ctx, out, *cfg, b)
-	if err != nil {
-		return err
+	var runs []throughput
+	for r := 1; r <= b.rounds; r++ {
+		if b.rounds > 1 {
+			fmt.Fprintf(out, "\n=== round %d of %d (load average %s)\n", r, b.rounds, loadAvg())
+		}
+		tput, err := benchThroughput(ctx, out, *cfg, b)
+		if err != nil {
+			return err
+		}
+		printThroughput(out, b, tput)
+		runs = append(runs, tput)
 	}
+	if b.rounds > 1 {
+		printRounds(out, b.events, runs)
+	}
+	if b.rate > 0 {
+		lat, err := benchLatency(ctx, out, *cfg, b.rate, b.duration, b.keep, b.eventSize)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "\nlatency at %d events/s: produce -> stored p50 %s, p99 %s, max %s over %d events\n",
+			b.rate, lat.p(0.50), lat.p(0.99), lat.p(1), lat.n)
+	}
+	return nil
+}
+
+// printThroughput writes what one throughput run measured.
+func printThroughput(out io.Writer, b benchFlags, tput throughput) {
 	u := tput.resources
 	fmt.Fprintf(out, "\nthroughput: %d events in %s = %.0f events/s end to end (Kafka -> decode+validate -> rules -> ClickHouse -> commit)\n",
 		b.events, tput.elapsed.Round(time.Millisecond), float64(b.events)/tput.elapsed.Seconds())
@@ -89,15 +122,6 @@ func cmdBench(ctx context.Context, args []string, env func(string) string, out i
 	if len(tput.compare) > 0 {
 		printCompare(out, b.events, tput)
 	}
-	if b.rate > 0 {
-		lat, err := benchLatency(ctx, out, *cfg, b.rate, b.duration, b.keep, b.eventSize)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "\nlatency at %d events/s: produce -> stored p50 %s, p99 %s, max %s over %d events\n",
-			b.rate, lat.p(0.50), lat.p(0.99), lat.p(1), lat.n)
-	}
-	return nil
 }
 
 // throughput is what the throughput run measured over its consume phase.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -541,4 +542,55 @@ func waitQuiet(limit time.Duration) time.Duration {
 		prev = cur
 	}
 	return time.Since(start)
+}
+
+// printRounds writes, over the rounds of one bench, the median and the
+// range of each rate, ratio and share: on a shared machine one round's
+// figures move by ±20%, the median of several much less.
+func printRounds(out io.Writer, n int, runs []throughput) {
+	rate := func(d time.Duration, rows int) float64 { return float64(rows) / d.Seconds() }
+	type series struct {
+		name   string
+		format string
+		vals   []float64
+	}
+	var all []*series
+	add := func(name, format string, v float64) {
+		for _, s := range all {
+			if s.name == name {
+				s.vals = append(s.vals, v)
+				return
+			}
+		}
+		all = append(all, &series{name: name, format: format, vals: []float64{v}})
+	}
+	for _, t := range runs {
+		custos := rate(t.elapsed, n)
+		add("Custos events/s", "%.0f", custos)
+		add("Custos CPU µs/event, all processes", "%.1f", us(t.resources.selfCPU+t.resources.clickhouseCPU+t.resources.kafkaCPU, n))
+		for _, e := range t.compare {
+			add(e.kind.String()+" rows/s", "%.0f", rate(e.elapsed, n))
+			add("ratio Custos / "+e.kind.String(), "%.2fx", custos/rate(e.elapsed, n))
+		}
+		if st := t.store; st != nil {
+			ceiling := rate(st.elapsed, st.rows)
+			add("ClickHouse storing alone rows/s", "%.0f", ceiling)
+			add("Custos's share of the storage ceiling", "%.0f%%", 100*custos/ceiling)
+		}
+	}
+	fmt.Fprintf(out, "\nover %d rounds (median, then min–max):\n", len(runs))
+	for _, s := range all {
+		sorted := slices.Sorted(slices.Values(s.vals))
+		fmt.Fprintf(out, "  %-42s "+s.format+"  ("+s.format+" – "+s.format+")\n", s.name, median(sorted), sorted[0], sorted[len(sorted)-1])
+	}
+}
+
+// median returns the median of sorted values (the mean of the middle two
+// for an even count).
+func median(sorted []float64) float64 {
+	m := len(sorted) / 2
+	if len(sorted)%2 == 1 {
+		return sorted[m]
+	}
+	return (sorted[m-1] + sorted[m]) / 2
 }

@@ -146,12 +146,13 @@ func rowsByEventID(t *testing.T, conn ch.Conn, db string, cols []string) map[str
 
 // custos bench -compare runs on the real services and prints every figure
 // issue 8 asks of it: Custos's rate, both engines', the storage ceiling,
-// the ratios, CPU and RSS, and the hot-partition line; the engine and the
-// ceiling store every event; and it leaves none of its databases behind.
+// the ratios, CPU and RSS, the hot-partition line, and over two rounds the
+// median and range of each; the engine and the ceiling store every event;
+// and it leaves none of its databases behind.
 func TestBenchCompareSmoke(t *testing.T) {
 	const events = 20000
 	var out, errOut bytes.Buffer
-	args := []string{"bench", "-events", strconv.Itoa(events), "-rate", "0", "-compare", "-log_level", "warn",
+	args := []string{"bench", "-events", strconv.Itoa(events), "-rate", "0", "-compare", "-rounds", "2", "-log_level", "warn",
 		"-rules.partners", "../../deploy/demo/partners.yml", "-rules.policy", "../../deploy/demo/policy.yml"}
 	if code := run(context.Background(), args, func(string) string { return "" }, &out, &errOut); code != 0 {
 		t.Fatalf("custos bench exited %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
@@ -185,6 +186,8 @@ func TestBenchCompareSmoke(t *testing.T) {
 	find(`ratio Custos / Kafka engine \(same table\): [\d.]+x`)
 	find(`share of what ClickHouse alone stores on this machine \(\d+ rows/s`)
 	find(`CPU per event, all processes: Custos [\d.]+ µs`)
+	find(`over 2 rounds \(median, then min–max\):\n  Custos events/s +\d+ `)
+	find(`\n  ratio Custos / Kafka engine \(same table\) +[\d.]+x  \([\d.]+x – [\d.]+x\)`)
 	views := find(`also stored: (\d+) subject_index rows, (\d+) event_offsets rows`)
 	if subjects, offsets := num(views[1]), num(views[2]); offsets < events || subjects < events {
 		t.Errorf("same-table engine: %d subject_index and %d event_offsets rows for %d events", subjects, offsets, events)
